@@ -1,0 +1,160 @@
+/**
+ * The contract between the constructs (what is wanted) and the executor (how it is done on a Mac).
+ *
+ * Every resource a construct synthesizes carries one `StepSpec` as its Terraform `input`.
+ * Its provisioners run this package's CLI without a shell:
+ *
+ *   create:  node <package>/lib/cli/mac-postfix.js step apply
+ *   destroy: node <package>/lib/cli/mac-postfix.js step destroy
+ *
+ * with the spec in the environment variable `MAC_POSTFIX_STEP` = `${jsonencode(self.input)}`.
+ * Nothing in a spec is ever spliced into a shell command line: the executor passes each value
+ * to the Mac as one argv element, as stdin, or as file content.
+ */
+
+/** Environment variable that carries the JSON-encoded StepSpec to the CLI. */
+export const STEP_ENV = "MAC_POSTFIX_STEP";
+
+/** Where the Mac keeps things; macOS defaults in `MAC_DEFAULT_PATHS`. All absolute. */
+export interface MacPaths {
+  /** Postfix command directory (postfix, postconf, postmulti, postqueue, postsuper). */
+  readonly commandDirectory: string;
+  /** Postfix daemon directory (master, smtpd, ...). */
+  readonly daemonDirectory: string;
+  /** The primary instance's config directory; new instances default to siblings of it. */
+  readonly postfixConfigDirectory: string;
+  /** The launchctl binary. */
+  readonly launchctl: string;
+  /** Folder for system-wide LaunchDaemons. */
+  readonly launchDaemonsDirectory: string;
+  /** Folder for LaunchAgents of every user. */
+  readonly launchAgentsDirectory: string;
+}
+
+export const MAC_DEFAULT_PATHS: MacPaths = {
+  commandDirectory: "/usr/sbin",
+  daemonDirectory: "/usr/libexec/postfix",
+  postfixConfigDirectory: "/etc/postfix",
+  launchctl: "/bin/launchctl",
+  launchDaemonsDirectory: "/Library/LaunchDaemons",
+  launchAgentsDirectory: "/Library/LaunchAgents",
+};
+
+export type Connection =
+  | { readonly transport: "local" }
+  | {
+      readonly transport: "ssh";
+      /** Host name or address (never starts with "-"). */
+      readonly host: string;
+      readonly user?: string;
+      readonly port?: number;
+      /** Path of the private key on the deploying machine (never the key itself). */
+      readonly identityFile?: string;
+      readonly knownHostsFile?: string;
+      readonly proxyJump?: string;
+      /** Turns host-key verification off. Only set by the loudly named MacHost option. */
+      readonly insecureIgnoreHostKey?: boolean;
+    };
+
+export interface HostSpec {
+  /** The MacHost's name (construct id or inventory name), used in messages. */
+  readonly name: string;
+  readonly connection: Connection;
+  /** Prefix privileged steps with `sudo -n`: true, false, or "auto" (when the login user is not root). */
+  readonly sudo: boolean | "auto";
+  readonly paths: MacPaths;
+}
+
+export interface InstanceIdentity {
+  /** postmulti instance name, starts with "postfix-". */
+  readonly name: string;
+  /** Absolute config directory of the instance. */
+  readonly configDirectory: string;
+}
+
+/** What destroying an instance does with queued mail. */
+export type OnDestroy = "refuse-if-queued" | "deport" | "discard-queue";
+
+/** Which launchd domain a job lives in. */
+export type LaunchDomain = { readonly type: "system" } | { readonly type: "gui"; readonly user: string };
+
+/** The postmulti instance exists (create), and is torn down according to onDestroy (destroy). */
+export interface InstanceStep {
+  readonly kind: "instance";
+  readonly construct: string;
+  readonly host: HostSpec;
+  readonly instance: InstanceIdentity;
+  readonly group?: string;
+  readonly onDestroy: OnDestroy;
+}
+
+/** Group, enablement and main.cf settings of an instance (create only; replaced on change). */
+export interface InstanceConfigStep {
+  readonly kind: "instance-config";
+  readonly construct: string;
+  readonly host: HostSpec;
+  readonly instance: InstanceIdentity;
+  readonly group?: string;
+  readonly enabled: boolean;
+  /** main.cf parameters; values are passed verbatim to postconf. */
+  readonly settings: Readonly<Record<string, string>>;
+}
+
+/** A launchd job: plist written atomically, enabled, bootstrapped, kickstarted; booted out and removed on destroy. */
+export interface LaunchJobStep {
+  readonly kind: "launch-job";
+  readonly construct: string;
+  readonly host: HostSpec;
+  readonly label: string;
+  /** Absolute path of the plist on the Mac. */
+  readonly path: string;
+  readonly domain: LaunchDomain;
+  /** The complete plist XML, as written to the Mac. */
+  readonly plist: string;
+  /** Start the job now with kickstart after bootstrap. */
+  readonly kickstart: boolean;
+}
+
+/** After the instance and its job are in place: confirm it serves (create only). */
+export interface ReadinessStep {
+  readonly kind: "readiness";
+  readonly construct: string;
+  readonly host: HostSpec;
+  readonly instance: InstanceIdentity;
+  readonly label: string;
+  readonly domain: LaunchDomain;
+  /** The job must be running (supervised mode), not only loaded. */
+  readonly expectRunning: boolean;
+  /** Where to expect the 220 greeting, from the deploying machine; null skips it. */
+  readonly smtp: { readonly address: string; readonly port: number } | null;
+}
+
+/** Destroy-time only: refuses to let a teardown start while mail is queued (per onDestroy). */
+export interface QueueGuardStep {
+  readonly kind: "queue-guard";
+  readonly construct: string;
+  readonly host: HostSpec;
+  readonly instance: InstanceIdentity;
+  readonly onDestroy: OnDestroy;
+}
+
+/** A LogoutHook (deprecated by Apple): script installed and registered with loginwindow. */
+export interface LogoutHookStep {
+  readonly kind: "logout-hook";
+  readonly construct: string;
+  readonly host: HostSpec;
+  /** Absolute path of the script on the Mac. */
+  readonly path: string;
+  /** The script's content. */
+  readonly script: string;
+}
+
+export type StepSpec =
+  | InstanceStep
+  | InstanceConfigStep
+  | LaunchJobStep
+  | ReadinessStep
+  | QueueGuardStep
+  | LogoutHookStep;
+
+export type StepAction = "apply" | "destroy";
