@@ -1,0 +1,119 @@
+/**
+ * Group, main.cf settings and enablement of an instance. Settings change in place with postconf
+ * and a reload (master keeps its PID); a change Postfix rejects puts the previous main.cf back.
+ */
+import type { InstanceConfigStep } from "../spec.js";
+import type { StepContext } from "./context.js";
+import { readFile, writeFileAtomic } from "./files.js";
+import { sleep } from "./launchctl.js";
+import { explicitSettings, findInstance, masterRunning } from "./postfix.js";
+
+/** Which keys we manage, kept beside main.cf so a setting dropped from the spec is reverted. */
+export const LEDGER_NAME = ".mac-postfix-managed.json";
+
+export async function applyInstanceConfig(ctx: StepContext, spec: InstanceConfigStep): Promise<void> {
+  const existing = await findInstance(ctx, spec.instance);
+  if (!existing) ctx.fail("configure", `instance ${spec.instance.name} does not exist (its instance step must run first)`);
+  const dir = existing.configDirectory;
+  const postmulti = ctx.postfixCommand("postmulti");
+
+  const group = spec.group ?? null;
+  if (existing.group !== group) {
+    await ctx.must("assign group", [postmulti, "-i", spec.instance.name, "-G", group ?? "-", "-e", "assign"], { pty: true });
+  }
+  ctx.log(`group ${group ?? "-"}`, existing.group !== group);
+
+  await applySettings(ctx, dir, spec.settings);
+
+  if (existing.enabled !== spec.enabled) {
+    await ctx.must(spec.enabled ? "enable" : "disable", [postmulti, "-i", spec.instance.name, "-e", spec.enabled ? "enable" : "disable"], { pty: true });
+  }
+  ctx.log(spec.enabled ? "enable" : "disable", existing.enabled !== spec.enabled);
+}
+
+async function applySettings(ctx: StepContext, dir: string, settings: Readonly<Record<string, string>>): Promise<void> {
+  const mainCf = `${dir}/main.cf`;
+  const ledgerPath = `${dir}/${LEDGER_NAME}`;
+  const managed = parseLedger(await readFile(ctx, ledgerPath));
+  const current = await explicitSettings(ctx, dir);
+  const wanted = Object.entries(settings);
+  const toSet = wanted.filter(([name, value]) => current.get(name) !== value.trim());
+  const toRevert = managed.filter((name) => !(name in settings) && current.has(name));
+  const ledger = `${JSON.stringify(Object.keys(settings).sort())}\n`;
+
+  if (toSet.length === 0 && toRevert.length === 0) {
+    if (JSON.stringify(managed.slice().sort()) !== JSON.stringify(Object.keys(settings).sort())) await writeFileAtomic(ctx, ledgerPath, ledger, 0o644);
+    ctx.log("settings", false);
+    return;
+  }
+
+  const previous = await readFile(ctx, mainCf);
+  if (previous === null) ctx.fail("settings", `${mainCf} does not exist`);
+  const postconf = ctx.postfixCommand("postconf");
+  // The ledger first: should we die midway, the next run still knows which keys are ours.
+  await writeFileAtomic(ctx, ledgerPath, `${JSON.stringify([...new Set([...managed, ...Object.keys(settings)])].sort())}\n`, 0o644);
+  const restore = async (why: string, detail: string): Promise<never> => {
+    await writeFileAtomic(ctx, mainCf, previous, 0o644);
+    ctx.note(`restored the previous ${mainCf}`);
+    return ctx.fail("settings", why, detail);
+  };
+
+  if (toSet.length > 0) {
+    const argv = [postconf, "-c", dir, "-e", ...toSet.map(([name, value]) => `${name}=${value}`)];
+    const result = await ctx.run(argv, { root: true });
+    if (result.exitCode !== 0) await restore(`\`postconf -e\` exited ${result.exitCode}`, result.stderr);
+  }
+  if (toRevert.length > 0) {
+    const argv = [postconf, "-c", dir, "-X", ...toRevert];
+    const result = await ctx.run(argv, { root: true });
+    if (result.exitCode !== 0) await restore(`\`postconf -X\` exited ${result.exitCode}`, result.stderr);
+  }
+  const check = await ctx.run([ctx.postfixCommand("postfix"), "-c", dir, "check"], { root: true, pty: true });
+  if (check.exitCode !== 0) await restore(`\`postfix -c ${dir} check\` rejected the settings`, check.stdout + check.stderr);
+  for (const [name] of toSet) ctx.log(`set ${name}`, true);
+  for (const name of toRevert) ctx.log(`revert ${name}`, true);
+
+  if (await masterRunning(ctx, dir)) {
+    const reload = await ctx.run([ctx.postfixCommand("postfix"), "-c", dir, "reload"], { root: true, pty: true });
+    if (reload.exitCode !== 0 || !(await survives(ctx, dir))) {
+      const text = reload.stdout + reload.stderr;
+      await writeFileAtomic(ctx, mainCf, previous, 0o644);
+      ctx.note(`restored the previous ${mainCf}`);
+      await bringBack(ctx, dir);
+      ctx.fail("reload", `master did not survive \`postfix -c ${dir} reload\` with the new settings`, text);
+    }
+    ctx.log("reload", true);
+  }
+  await writeFileAtomic(ctx, ledgerPath, ledger, 0o644);
+}
+
+function parseLedger(text: string | null): string[] {
+  if (text === null) return [];
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return Array.isArray(parsed) ? parsed.filter((k): k is string => typeof k === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
+/** master re-reads main.cf after SIGHUP; a config it cannot live with ends it within a moment. */
+async function survives(ctx: StepContext, dir: string): Promise<boolean> {
+  for (let i = 0; i < 4; i++) {
+    await sleep(500);
+    if (!(await masterRunning(ctx, dir))) return false;
+  }
+  return true;
+}
+
+/** After restoring main.cf: launchd restarts a supervised master; otherwise start it ourselves. */
+async function bringBack(ctx: StepContext, dir: string): Promise<void> {
+  for (let i = 0; i < 30; i++) {
+    if (await masterRunning(ctx, dir)) {
+      await ctx.run([ctx.postfixCommand("postfix"), "-c", dir, "reload"], { root: true });
+      return;
+    }
+    await sleep(500);
+  }
+  await ctx.run([ctx.postfixCommand("postfix"), "-c", dir, "start"], { root: true });
+}

@@ -1,0 +1,67 @@
+/** launchctl on the Mac: domain targets, the state `print` reports, and a bootout that waits. */
+import type { LaunchDomain } from "../spec.js";
+import type { StepContext } from "./context.js";
+
+/** Exit code of `print`/`kickstart` when launchd does not know the service. */
+const NOT_FOUND = 113;
+
+export interface JobState {
+  readonly state: string | null;
+  readonly pid: number | null;
+}
+
+/** `system` or `gui/<uid>` (the uid of domain.user, looked up on the Mac). */
+export async function domainTarget(ctx: StepContext, domain: LaunchDomain): Promise<string> {
+  if (domain.type === "system") return "system";
+  const argv = ["id", "-u", "--", domain.user];
+  const result = await ctx.run(argv);
+  if (result.exitCode !== 0) ctx.failed(`look up user ${domain.user}`, argv, result);
+  return `gui/${result.stdout.trim()}`;
+}
+
+/** The job's state and pid from `launchctl print`, or null when it is not loaded. */
+export async function jobState(ctx: StepContext, serviceTarget: string): Promise<JobState | null> {
+  const argv = [ctx.paths.launchctl, "print", serviceTarget];
+  const result = await ctx.run(argv, { root: true });
+  if (result.exitCode === NOT_FOUND) return null;
+  if (result.exitCode !== 0) ctx.failed("launchctl print", argv, result);
+  return parsePrint(result.stdout);
+}
+
+/** `print` is "not API": read only the top-level `state = ...` and `pid = ...` lines. */
+export function parsePrint(text: string): JobState {
+  const field = (name: string) => new RegExp(`^\\t?${name} = (.*)$`, "m").exec(text)?.[1]?.trim() ?? null;
+  const pid = field("pid");
+  return { state: field("state"), pid: pid !== null && /^\d+$/.test(pid) ? Number(pid) : null };
+}
+
+/** Boots the job out and waits until launchd has let it go (bootout is asynchronous). */
+export async function bootoutAndWait(ctx: StepContext, serviceTarget: string, timeoutMs = 60_000): Promise<boolean> {
+  if (!(await jobState(ctx, serviceTarget))) return false;
+  const argv = [ctx.paths.launchctl, "bootout", serviceTarget];
+  const result = await ctx.run(argv, { root: true });
+  // 3 (No such process) / 5: it went away between our print and the bootout.
+  if (result.exitCode !== 0 && result.exitCode !== 3 && result.exitCode !== 5) ctx.failed("launchctl bootout", argv, result);
+  const deadline = Date.now() + timeoutMs;
+  while (await jobState(ctx, serviceTarget)) {
+    if (Date.now() > deadline) ctx.fail("launchctl bootout", `${serviceTarget} still loaded after ${timeoutMs / 1000} s`);
+    await sleep(250);
+  }
+  return true;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Whether the override database marks the label disabled (`print-disabled`, macOS 11-12 and 13+ formats). */
+export async function isDisabled(ctx: StepContext, domainTargetName: string, label: string): Promise<boolean> {
+  const argv = [ctx.paths.launchctl, "print-disabled", domainTargetName];
+  const result = await ctx.run(argv, { root: true });
+  if (result.exitCode !== 0) ctx.failed("launchctl print-disabled", argv, result);
+  for (const line of result.stdout.split("\n")) {
+    const match = /^\s*"(.*)" => (\S+)\s*$/.exec(line);
+    if (match && match[1] === label) return match[2] === "disabled" || match[2] === "true";
+  }
+  return false;
+}

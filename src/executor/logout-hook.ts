@@ -1,0 +1,26 @@
+/** The recipe's LogoutHook (deprecated by Apple): script root:wheel 0755, registered with loginwindow. */
+import type { LogoutHookStep } from "../spec.js";
+import type { StepContext } from "./context.js";
+import { ensureFile, removeFile } from "./files.js";
+
+const DOMAIN = "com.apple.loginwindow";
+const KEY = "LogoutHook";
+
+async function registeredHook(ctx: StepContext): Promise<string | null> {
+  const result = await ctx.run(["defaults", "read", DOMAIN, KEY], { root: true });
+  return result.exitCode === 0 ? result.stdout.replace(/\n$/, "") : null;
+}
+
+export async function applyLogoutHook(ctx: StepContext, spec: LogoutHookStep): Promise<void> {
+  ctx.log(`write ${spec.path}`, await ensureFile(ctx, spec.path, spec.script, 0o755));
+  const registered = (await registeredHook(ctx)) === spec.path;
+  if (!registered) await ctx.must("defaults write", ["defaults", "write", DOMAIN, KEY, spec.path]);
+  ctx.log(`register ${KEY}`, !registered);
+}
+
+export async function destroyLogoutHook(ctx: StepContext, spec: LogoutHookStep): Promise<void> {
+  const registered = (await registeredHook(ctx)) === spec.path;
+  if (registered) await ctx.must("defaults delete", ["defaults", "delete", DOMAIN, KEY]);
+  ctx.log(`unregister ${KEY}`, registered);
+  ctx.log(`remove ${spec.path}`, await removeFile(ctx, spec.path));
+}

@@ -1,0 +1,76 @@
+/** Read-only facts about Postfix instances on a Mac, and the queue count that guards destroys. */
+import type { InstanceIdentity } from "../spec.js";
+import type { StepContext } from "./context.js";
+
+export interface ListedInstance {
+  readonly name: string;
+  readonly group: string | null;
+  readonly enabled: boolean;
+  readonly configDirectory: string;
+}
+
+/** `postmulti -l -a`: one line an instance, `name group y|n dir` ("-" for none). */
+export async function listInstances(ctx: StepContext): Promise<ListedInstance[]> {
+  const argv = [ctx.postfixCommand("postmulti"), "-l", "-a"];
+  const result = await ctx.run(argv, { root: true });
+  if (result.exitCode !== 0) ctx.failed("postmulti -l", argv, result);
+  return result.stdout
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields.length >= 4)
+    .map(([name, group, enabled, ...dir]) => ({
+      name: name!,
+      group: group === "-" ? null : group!,
+      enabled: enabled === "y",
+      configDirectory: dir.join(" "),
+    }));
+}
+
+export async function findInstance(ctx: StepContext, instance: InstanceIdentity): Promise<ListedInstance | undefined> {
+  return (await listInstances(ctx)).find((i) => i.name === instance.name || i.configDirectory === instance.configDirectory);
+}
+
+/** Parameters set explicitly in DIR/main.cf (`postconf -n`), by name. */
+export async function explicitSettings(ctx: StepContext, configDirectory: string, names: readonly string[] = []): Promise<Map<string, string>> {
+  const argv = [ctx.postfixCommand("postconf"), "-c", configDirectory, "-n", ...names];
+  const result = await ctx.run(argv, { root: true });
+  if (result.exitCode !== 0) ctx.failed("postconf -n", argv, result);
+  const settings = new Map<string, string>();
+  for (const line of result.stdout.split("\n")) {
+    const match = /^(\S+) =(?: (.*))?$/.exec(line);
+    if (match) settings.set(match[1]!, match[2] ?? "");
+  }
+  return settings;
+}
+
+/** One parameter's effective value (`postconf -c DIR -h NAME`), default included. */
+export async function settingValue(ctx: StepContext, configDirectory: string, name: string): Promise<string> {
+  const argv = [ctx.postfixCommand("postconf"), "-c", configDirectory, "-h", "--", name];
+  const result = await ctx.run(argv, { root: true });
+  if (result.exitCode !== 0 || result.stderr.includes("warning: unknown parameter")) ctx.failed(`postconf -h ${name}`, argv, result);
+  return result.stdout.replace(/\n$/, "");
+}
+
+/** Whether the instance's master runs (`postfix -c DIR status` exits 0). */
+export async function masterRunning(ctx: StepContext, configDirectory: string): Promise<boolean> {
+  const result = await ctx.run([ctx.postfixCommand("postfix"), "-c", configDirectory, "status"], { root: true });
+  return result.exitCode === 0;
+}
+
+const QUEUES = ["maildrop", "incoming", "active", "deferred", "hold", "corrupt"];
+
+/**
+ * Messages queued for the instance: files under its queue directory's queues (this works with
+ * master down and needs no parsing of postqueue's human output). Null when the queue dir is gone.
+ */
+export async function queuedMessages(ctx: StepContext, configDirectory: string): Promise<number | null> {
+  const queueDirectory = await settingValue(ctx, configDirectory, "queue_directory");
+  const result = await ctx.run(
+    ["/bin/sh", "-c", `cd "$1" 2>/dev/null || exit 3; shift; find "$@" -type f 2>/dev/null | wc -l`, "sh", queueDirectory, ...QUEUES],
+    { root: true },
+  );
+  if (result.exitCode === 3) return null;
+  const count = Number(result.stdout.trim());
+  if (!Number.isInteger(count)) ctx.failed("count queued messages", ["find", queueDirectory], result);
+  return count;
+}

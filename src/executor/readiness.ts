@@ -1,0 +1,44 @@
+/**
+ * Confirms the instance serves: its job loaded (and running when supervised), `postfix status`
+ * succeeds, and it answers SMTP with 220 from the deploying machine. Retries for a bounded time
+ * while master starts.
+ */
+import type { ReadinessStep } from "../spec.js";
+import type { StepContext } from "./context.js";
+import { domainTarget, jobState, sleep } from "./launchctl.js";
+import { masterRunning } from "./postfix.js";
+import { smtpGreeting } from "./smtp.js";
+
+const READY_TIMEOUT_MS = 60_000;
+const RETRY_MS = 1_000;
+
+export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Promise<void> {
+  const service = `${await domainTarget(ctx, spec.domain)}/${spec.label}`;
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const waitFor = async <T>(what: string, probe: () => Promise<T | false>): Promise<T> => {
+    let last = "";
+    for (;;) {
+      try {
+        const value = await probe();
+        if (value !== false) return value;
+      } catch (error) {
+        last = (error as Error).message;
+      }
+      if (Date.now() > deadline) ctx.fail("readiness", `${what} not confirmed within ${READY_TIMEOUT_MS / 1000} s`, last);
+      await sleep(RETRY_MS);
+    }
+  };
+
+  const job = await waitFor(`job ${service} ${spec.expectRunning ? "running" : "loaded"}`, async () => {
+    const state = await jobState(ctx, service);
+    return state && (!spec.expectRunning || state.state === "running") ? state : false;
+  });
+  ctx.note(`job ${service}: ${job.state ?? "loaded"}${job.pid ? ` (pid ${job.pid})` : ""}: confirmed`);
+  await waitFor(`postfix -c ${spec.instance.configDirectory} status`, () => masterRunning(ctx, spec.instance.configDirectory));
+  ctx.note("postfix status: confirmed");
+  if (spec.smtp) {
+    const { address, port } = spec.smtp;
+    const greeting = await waitFor(`SMTP greeting at ${address}:${port}`, () => smtpGreeting(address, port));
+    ctx.note(`SMTP ${address}:${port}: ${greeting.banner}: confirmed`);
+  }
+}

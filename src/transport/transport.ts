@@ -1,0 +1,48 @@
+/** How the executor reaches a Mac: run one argv there, locally or over SSH. */
+
+export interface RunOptions {
+  /** Run as root (prefixed with `sudo -n --` when the login user is not root). */
+  readonly root?: boolean;
+  /** Bytes written to the command's stdin; otherwise stdin is empty. */
+  readonly stdin?: string;
+  /**
+   * Run under a pseudo-terminal. Postfix and postmulti print their errors only when stderr is a
+   * tty; under a pty their text arrives (merged) on stdout.
+   */
+  readonly pty?: boolean;
+}
+
+export interface RunResult {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** A long-running command whose stdin we hold open (the Mac lock). */
+export interface Session {
+  /** Resolves with the first line the command prints; rejects if it ends first. */
+  readonly firstLine: Promise<string>;
+  /** Close its stdin and wait for it to end. */
+  close(): Promise<void>;
+}
+
+export interface Transport {
+  /** Where commands run, for messages ("local" or the SSH destination). */
+  readonly description: string;
+  /** Runs argv on the Mac. Never throws on a non-zero exit; throws only if it could not run at all. */
+  run(argv: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /** Starts argv on the Mac with stdin held open until `close()`. */
+  open(argv: readonly string[], options?: { readonly root?: boolean }): Session;
+  /** Releases what the transport holds (the SSH master connection). Idempotent. */
+  dispose(): Promise<void>;
+}
+
+/** The argv prefix that gives root: none when already root. */
+export function privilege(root: boolean | undefined, needsSudo: boolean): string[] {
+  return root && needsSudo ? ["sudo", "-n", "--"] : [];
+}
+
+/** Output captured through a pty has CRLF line ends; callers see plain lines. */
+export function fromPty(text: string): string {
+  return text.replaceAll("\r\n", "\n").replaceAll("\r", "");
+}
