@@ -1,0 +1,207 @@
+import { createHash } from "node:crypto";
+import { posix } from "node:path";
+import type { ITerraformDependable, TerraformResource } from "cdktf";
+import { Construct } from "constructs";
+import type { OnDestroy, QueueGuardStep, ReadinessStep } from "../spec.js";
+import { validateEnum, validateHost, validatePort, validateRecord, validateUser, ValidationError } from "../validation.js";
+import { LaunchAgent } from "./launch-agent.js";
+import { LaunchDaemon } from "./launch-daemon.js";
+import type { LaunchJob } from "./launch-job.js";
+import type { MacHost } from "./mac-host.js";
+import { macStep, validateAddressPrefix } from "./mac-step.js";
+import { ON_DESTROY_VALUES, PostfixInstance } from "./postfix-instance.js";
+
+/**
+ * How launchd runs the instance.
+ * - `supervised`: launchd keeps a foreground `master -c <config dir>` alive (RunAtLoad, KeepAlive).
+ * - `postmulti-start`: launchd runs `postmulti -i <name> -p start` once at load, as the recipe
+ *   intended; master backgrounds itself (no KeepAlive, AbandonProcessGroup so it survives).
+ */
+export type RunMode = "supervised" | "postmulti-start";
+
+/**
+ * When the instance runs.
+ * - `boot`: a LaunchDaemon in the system domain; serves mail whoever is logged in (right for a
+ *   mail server shared by all accounts).
+ * - `login`: a LaunchAgent in `gui/<uid>` of `loginUser`; starts at that user's login and is sent
+ *   SIGTERM at logout, as the recipe's alternate describes.
+ */
+export type Lifecycle = "boot" | "login";
+
+/** The recipe's settings plus `inet_interfaces = all`; `settings` override them key by key. */
+export const INPUT_INSTANCE_DEFAULT_SETTINGS: Readonly<Record<string, string>> = {
+  master_service_disable: "",
+  authorized_submit_users: "root",
+  inet_interfaces: "all",
+};
+
+export interface PostfixInputInstanceProps {
+  /** The Mac. */
+  readonly host: MacHost;
+  /**
+   * postmulti instance name.
+   * @default "postfix-in"
+   */
+  readonly instanceName?: string;
+  /**
+   * postmulti group.
+   * @default "mta"
+   */
+  readonly group?: string;
+  /**
+   * launchd label of the job.
+   * @default "org.postfix.in"
+   */
+  readonly label?: string;
+  /** main.cf settings, merged over INPUT_INSTANCE_DEFAULT_SETTINGS key by key. */
+  readonly settings?: Readonly<Record<string, string>>;
+  /**
+   * How launchd runs the instance.
+   * @default "supervised"
+   */
+  readonly runMode?: RunMode;
+  /**
+   * What destroy does with queued mail (see PostfixInstanceProps.onDestroy).
+   * @default "refuse-if-queued"
+   */
+  readonly onDestroy?: OnDestroy;
+  /**
+   * Start at boot (LaunchDaemon) or at a user's login (LaunchAgent).
+   * @default "boot"
+   */
+  readonly lifecycle?: Lifecycle;
+  /** The user whose login starts the instance; required with `lifecycle: "login"`, refused otherwise. */
+  readonly loginUser?: string;
+  /**
+   * Port the instance's smtpd listens on (as its master.cf says), where readiness expects a 220 greeting.
+   * @default 25
+   */
+  readonly smtpPort?: number;
+  /**
+   * Address where readiness expects the 220 greeting from the deploying machine; null skips the SMTP check.
+   * @default the Mac's SSH host, or 127.0.0.1 when local
+   */
+  readonly smtpAddress?: string | null;
+  /**
+   * Absolute config directory of the instance.
+   * @default sibling of the primary's config directory named after the instance, e.g. /etc/postfix-in
+   */
+  readonly configDirectory?: string;
+  /** Resources to create before the instance. */
+  readonly dependsOn?: ITerraformDependable[];
+  /**
+   * Deterministic Terraform addresses: `<addressPrefix>_instance`, `_config`, `_job`, `_readiness`
+   * and `_queue_guard`.
+   */
+  readonly addressPrefix?: string;
+}
+
+/**
+ * The recipe as one construct: a postmulti input instance that receives mail from remote hosts,
+ * and the launchd job that runs it, with a readiness check after every change and a guard that
+ * keeps a destroy from touching an instance with queued mail.
+ */
+export class PostfixInputInstance extends Construct {
+  /** The postmulti instance. */
+  readonly instance: PostfixInstance;
+  /** The launchd job (a LaunchDaemon, or a LaunchAgent with `lifecycle: "login"`). */
+  readonly daemon: LaunchJob;
+  /** Absolute config directory of the instance on the Mac. */
+  readonly configDirectory: string;
+  /** launchd label of the job. */
+  readonly label: string;
+  /** Absolute path of the plist on the Mac. */
+  readonly plistPath: string;
+  /** Where the instance answers SMTP from the deploying machine, or null if not checked. */
+  readonly smtpEndpoint: { readonly address: string; readonly port: number } | null;
+  /** The `readiness` step (create only): the job runs and the instance answers SMTP. */
+  readonly readinessResource: TerraformResource;
+  /** The `queue-guard` step (destroy only): runs first on destroy, refusing per onDestroy. */
+  readonly queueGuardResource: TerraformResource;
+
+  constructor(scope: Construct, id: string, props: PostfixInputInstanceProps) {
+    super(scope, id);
+    const where = this.node.path;
+    const { host } = props;
+    const runMode = validateEnum(where, "runMode", props.runMode ?? "supervised", ["supervised", "postmulti-start"] as const);
+    const lifecycle = validateEnum(where, "lifecycle", props.lifecycle ?? "boot", ["boot", "login"] as const);
+    const onDestroy = validateEnum(where, "onDestroy", props.onDestroy ?? "refuse-if-queued", ON_DESTROY_VALUES);
+    if (lifecycle === "login" && props.loginUser === undefined) throw new ValidationError(where, "loginUser", 'is required when lifecycle is "login"', props.loginUser);
+    if (lifecycle === "boot" && props.loginUser !== undefined) throw new ValidationError(where, "loginUser", 'is only used when lifecycle is "login"', props.loginUser);
+    const smtpPort = validatePort(where, "smtpPort", props.smtpPort ?? 25);
+    const smtpAddress = props.smtpAddress === null ? null : validateHost(where, "smtpAddress", props.smtpAddress ?? host.serviceAddress);
+    const addressPrefix = validateAddressPrefix(where, props.addressPrefix);
+
+    this.instance = new PostfixInstance(this, "Instance", {
+      host,
+      name: props.instanceName ?? "postfix-in",
+      group: props.group ?? "mta",
+      settings: { ...INPUT_INSTANCE_DEFAULT_SETTINGS, ...validateRecord(where, "settings", props.settings ?? {}) } as Record<string, string>,
+      onDestroy,
+      configDirectory: props.configDirectory,
+      dependsOn: props.dependsOn,
+      addressPrefix,
+    });
+    this.configDirectory = this.instance.configDirectory;
+    const { paths } = host.spec;
+
+    const job =
+      runMode === "supervised"
+        ? {
+            // A foreground master that launchd supervises; `postfix start` would background it.
+            program: posix.join(paths.daemonDirectory, "master"),
+            programArguments: ["master", "-c", this.configDirectory],
+            runAtLoad: true,
+            keepAlive: true,
+          }
+        : {
+            // One-shot start: postmulti backgrounds master and exits, so no KeepAlive, and the
+            // process group is abandoned so launchd does not kill master when postmulti exits.
+            programArguments: [posix.join(paths.commandDirectory, "postmulti"), "-i", this.instance.name, "-p", "start"],
+            runAtLoad: true,
+            abandonProcessGroup: true,
+          };
+    const jobProps = { host, label: props.label ?? "org.postfix.in", ...job, dependsOn: [this.instance.configResource], addressPrefix };
+    this.daemon =
+      lifecycle === "boot"
+        ? new LaunchDaemon(this, "Daemon", jobProps)
+        : new LaunchAgent(this, "Agent", { ...jobProps, user: validateUser(where, "loginUser", props.loginUser) });
+    this.label = this.daemon.label;
+    this.plistPath = this.daemon.plistPath;
+    this.smtpEndpoint = smtpAddress === null ? null : { address: smtpAddress, port: smtpPort };
+
+    const queueGuard: QueueGuardStep = { kind: "queue-guard", construct: where, host: host.spec, instance: this.instance.identity, onDestroy };
+    // Depends on the job so that Terraform destroys it first: a refused destroy fails before the job is booted out.
+    this.queueGuardResource = macStep(this, "QueueGuard", {
+      host,
+      spec: queueGuard,
+      replaceOn: { host: host.address, ...this.instance.identity },
+      actions: ["destroy"],
+      dependsOn: [this.daemon.resource],
+      addressPrefix,
+      step: "queue_guard",
+    });
+
+    const readiness: ReadinessStep = {
+      kind: "readiness",
+      construct: where,
+      host: host.spec,
+      instance: this.instance.identity,
+      label: this.label,
+      domain: this.daemon.domain,
+      expectRunning: runMode === "supervised",
+      smtp: this.smtpEndpoint,
+    };
+    const watched = [this.instance.instanceStep, this.instance.configStep, this.daemon.step, queueGuard, readiness];
+    this.readinessResource = macStep(this, "Readiness", {
+      host,
+      spec: readiness,
+      // Any change to any step replaces readiness, so it verifies the instance again after it.
+      replaceOn: { steps: createHash("sha256").update(JSON.stringify(watched)).digest("hex") },
+      actions: ["apply"],
+      dependsOn: [this.daemon.resource],
+      addressPrefix,
+      step: "readiness",
+    });
+  }
+}

@@ -1,0 +1,11 @@
+export * from "./spec.js";
+export * from "./validation.js";
+export * from "./plist/launchd.js";
+export * from "./constructs/mac-host.js";
+export { ADDRESS_PREFIX_PATTERN, CLI_PATH, escapeTemplates, macStepAddress, macStepProvisioner, type MacStepName } from "./constructs/mac-step.js";
+export * from "./constructs/postfix-instance.js";
+export * from "./constructs/launch-job.js";
+export * from "./constructs/launch-daemon.js";
+export * from "./constructs/launch-agent.js";
+export * from "./constructs/postfix-input-instance.js";
+export * from "./constructs/logout-hook.js";
