@@ -18,10 +18,13 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { MAC_DEFAULT_PATHS, type MacPaths, type OnDestroy } from "../spec.js";
+import type { Lifecycle, PostfixInputInstanceProps, RunMode } from "../constructs/postfix-input-instance.js";
+import { ON_DESTROY_VALUES } from "../constructs/postfix-instance.js";
+import { MAC_DEFAULT_PATHS, type MacPaths } from "../spec.js";
 import {
   showValue,
   validateAbsolutePath,
+  validateBoolean,
   validateEnum,
   validateGroup,
   validateHost,
@@ -51,16 +54,14 @@ export interface FleetConnection {
   readonly proxyJump?: string;
 }
 
-/** Per-Mac choices for the `PostfixInputInstance`; unset fields take the construct's defaults. */
-export interface FleetInstanceProps {
-  readonly instanceName?: string;
-  readonly group?: string;
-  readonly label?: string;
-  readonly runMode?: "supervised" | "postmulti-start";
-  readonly onDestroy?: OnDestroy;
-  /** main.cf parameters, merged key by key: defaults first, then the host's own. */
-  readonly settings?: Readonly<Record<string, string>>;
-}
+/**
+ * Per-Mac `PostfixInputInstance` props (see there); unset fields take the construct's defaults.
+ * `settings` merge key by key: the construct's defaults, the inventory's defaults, the host's own.
+ */
+export type FleetInstanceProps = Pick<
+  PostfixInputInstanceProps,
+  "instanceName" | "group" | "label" | "settings" | "runMode" | "onDestroy" | "lifecycle" | "loginUser" | "smtpPort" | "smtpAddress" | "configDirectory"
+>;
 
 /** One Mac of the inventory, with defaults already merged in. */
 export interface FleetMac {
@@ -76,6 +77,8 @@ export interface FleetMac {
   readonly connection?: FleetConnection;
   readonly sudo?: boolean | "auto";
   readonly paths?: Partial<MacPaths>;
+  /** MacHost's loudly named opt-out of host-key verification. */
+  readonly insecureIgnoreHostKey?: boolean;
   readonly instance: FleetInstanceProps;
 }
 
@@ -120,8 +123,8 @@ export class InventoryError extends Error {
 /** Checks one field's value and returns it typed; throws `ValidationError` naming where, field and value. */
 type FieldValidator = (where: string, field: string, value: unknown) => unknown;
 
-const RUN_MODES = ["supervised", "postmulti-start"] as const;
-const ON_DESTROY: readonly OnDestroy[] = ["refuse-if-queued", "deport", "discard-queue"];
+const RUN_MODES: readonly RunMode[] = ["supervised", "postmulti-start"];
+const LIFECYCLES: readonly Lifecycle[] = ["boot", "login"];
 const PATH_KEYS: readonly (keyof MacPaths)[] = Object.keys(MAC_DEFAULT_PATHS) as (keyof MacPaths)[];
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -150,6 +153,7 @@ function fieldValidators(base: string): Readonly<Record<string, FieldValidator>>
     knownHostsFile: localPath(base),
     proxyJump: validateProxyJump,
     sudo: (where, field, value) => validateEnum<boolean | "auto">(where, field, value, [true, false, "auto"]),
+    insecureIgnoreHostKey: validateBoolean,
     paths: (where, field, value) => {
       const record = validateRecord(where, field, value);
       validateKnownKeys(where, field, record, PATH_KEYS);
@@ -161,7 +165,12 @@ function fieldValidators(base: string): Readonly<Record<string, FieldValidator>>
     group: validateGroup,
     label: validateLabel,
     runMode: (where, field, value) => validateEnum(where, field, value, RUN_MODES),
-    onDestroy: (where, field, value) => validateEnum(where, field, value, ON_DESTROY),
+    onDestroy: (where, field, value) => validateEnum(where, field, value, ON_DESTROY_VALUES),
+    lifecycle: (where, field, value) => validateEnum(where, field, value, LIFECYCLES),
+    loginUser: validateUser,
+    smtpPort: validatePort,
+    smtpAddress: (where, field, value) => (value === null ? null : validateHost(where, field, value)),
+    configDirectory: validateAbsolutePath,
     // YAML reads `message_size_limit: 10485760` as a number, main.cf holds strings; null drops a default.
     settings: (where, field, value) => {
       const record = validateRecord(where, field, value);
@@ -316,37 +325,20 @@ function mergeEntries(...entries: Entry[]): Entry {
   return merged;
 }
 
+const CONNECTION_FIELDS = ["user", "port", "identityFile", "knownHostsFile", "proxyJump"] as const;
+const INSTANCE_FIELDS = ["instanceName", "group", "label", "settings", "runMode", "onDestroy", "lifecycle", "loginUser", "smtpPort", "smtpAddress", "configDirectory"] as const;
+
 function toMac(name: string, where: string, entry: Entry): FleetMac {
-  const settings = entry.settings === undefined ? undefined : Object.fromEntries(Object.entries(entry.settings).filter((e): e is [string, string] => e[1] !== null));
-  const pick = <T>(field: string) => entry[field] as T | undefined;
-  const defined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
-  return defined({
+  const pick = (fields: readonly string[]) => Object.fromEntries(fields.filter((f) => entry[f] !== undefined).map((f) => [f, entry[f]]));
+  const settings = entry.settings === undefined ? undefined : (Object.fromEntries(Object.entries(entry.settings).filter(([, v]) => v !== null)) as Record<string, string>);
+  return {
     name,
     segment: addressSegment(name),
     where,
-    site: pick<string>("site"),
-    connection:
-      entry.address === undefined
-        ? undefined
-        : defined({
-            address: entry.address as string,
-            user: pick<string>("user"),
-            port: pick<number>("port"),
-            identityFile: pick<string>("identityFile"),
-            knownHostsFile: pick<string>("knownHostsFile"),
-            proxyJump: pick<string>("proxyJump"),
-          }),
-    sudo: pick<boolean | "auto">("sudo"),
-    paths: entry.paths,
-    instance: defined({
-      instanceName: pick<string>("instanceName"),
-      group: pick<string>("group"),
-      label: pick<string>("label"),
-      runMode: pick<FleetInstanceProps["runMode"]>("runMode"),
-      onDestroy: pick<OnDestroy>("onDestroy"),
-      settings,
-    }),
-  });
+    ...pick(["site", "sudo", "paths", "insecureIgnoreHostKey"]),
+    ...(entry.address === undefined ? {} : { connection: { address: entry.address as string, ...pick(CONNECTION_FIELDS) } }),
+    instance: { ...pick(INSTANCE_FIELDS), ...(settings === undefined ? {} : { settings }) },
+  };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

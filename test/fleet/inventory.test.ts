@@ -55,11 +55,11 @@ describe("inventory validation", () => {
   });
 
   test("unknown fields, at every level", () => {
-    assert.deepEqual(problems({ hosts: [{ ...ok, adress: "x" }], defaults: { nmae: "y" }, extra: 1 }), [
-      "fleet.yaml: extra: unknown field (expected defaults, hosts, retired)",
-      "fleet.yaml: defaults: nmae: unknown field (expected one of user, port, identityFile, knownHostsFile, proxyJump, sudo, paths, site, instanceName, group, label, runMode, onDestroy, settings)",
-      "fleet.yaml: hosts[0] (mac1): adress: unknown field (expected one of name, address, user, port, identityFile, knownHostsFile, proxyJump, sudo, paths, site, instanceName, group, label, runMode, onDestroy, settings)",
-    ]);
+    const [top, inDefaults, inHost, ...rest] = problems({ hosts: [{ ...ok, adress: "x" }], defaults: { nmae: "y" }, extra: 1 });
+    assert.deepEqual(rest, []);
+    assert.equal(top, "fleet.yaml: extra: unknown field (expected defaults, hosts, retired)");
+    assert.match(inDefaults!, /^fleet\.yaml: defaults: nmae: unknown field \(expected one of user, port, .*settings.*\)$/);
+    assert.match(inHost!, /^fleet\.yaml: hosts\[0\] \(mac1\): adress: unknown field \(expected one of name, address, user, .*\)$/);
   });
 
   test("an address in defaults is refused: every Mac has its own", () => {

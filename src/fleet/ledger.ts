@@ -1,0 +1,75 @@
+/**
+ * The retirement ledger: every Mac name a fleet has ever deployed, kept in a JSON file beside the
+ * inventory. Terraform forgets a Mac whose resources vanish from the configuration and leaves it
+ * configured; the ledger is how the fleet notices that a Mac was deleted instead of retired.
+ */
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import type { Inventory } from "./inventory.js";
+
+export interface LedgerEntry {
+  /** "live" while in `hosts` (and after vanishing, until retired); "retired" once in `retired`. */
+  readonly status: "live" | "retired";
+  /** The site it was last deployed in. */
+  readonly site?: string;
+}
+
+export interface Ledger {
+  readonly version: 1;
+  readonly macs: Readonly<Record<string, LedgerEntry>>;
+}
+
+/** A Mac that was live in the ledger and is now in neither `hosts` nor `retired`. */
+export interface VanishedMac extends LedgerEntry {
+  readonly name: string;
+}
+
+/** The ledger file of an inventory file. */
+export function ledgerPathFor(inventoryFile: string): string {
+  return `${inventoryFile}.ledger.json`;
+}
+
+export function readLedger(path: string): Ledger {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return { version: 1, macs: {} };
+    throw e;
+  }
+  const ledger = JSON.parse(text) as Ledger;
+  if (ledger?.version !== 1 || typeof ledger.macs !== "object" || ledger.macs === null) {
+    throw new Error(`${path}: not a fleet ledger (expected {"version": 1, "macs": {...}}); fix or delete it`);
+  }
+  return ledger;
+}
+
+/**
+ * Records the inventory's Macs in the ledger (atomically, only when something changed) and
+ * returns the ones that vanished. A vanished Mac stays "live" in the ledger, so the warning
+ * repeats until it is retired or its ledger entry is deleted by hand.
+ */
+export function updateLedger(path: string, inventory: Inventory): VanishedMac[] {
+  const before = readLedger(path);
+  const macs: Record<string, LedgerEntry> = { ...before.macs };
+  const listed = new Set<string>();
+  for (const [status, list] of [["live", inventory.hosts], ["retired", inventory.retired]] as const) {
+    for (const mac of list) {
+      listed.add(mac.name);
+      const site = mac.site ?? before.macs[mac.name]?.site;
+      macs[mac.name] = site === undefined ? { status } : { status, site };
+    }
+  }
+  const after: Ledger = { version: 1, macs: Object.fromEntries(Object.entries(macs).sort(([a], [b]) => a.localeCompare(b))) };
+  const text = `${JSON.stringify(after, null, 2)}\n`;
+  if (text !== `${JSON.stringify(before, null, 2)}\n`) writeAtomically(path, text);
+  return Object.entries(macs)
+    .filter(([name, entry]) => entry.status === "live" && !listed.has(name))
+    .map(([name, entry]) => ({ name, ...entry }));
+}
+
+/** Temp file in the same folder, then rename: a reader sees the old ledger or the new one, never half. */
+function writeAtomically(path: string, text: string): void {
+  const temp = `${path}.${process.pid}.tmp`;
+  writeFileSync(temp, text, { mode: 0o644 });
+  renameSync(temp, path);
+}

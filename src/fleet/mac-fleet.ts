@@ -1,0 +1,164 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Annotations, App, TerraformResource, TerraformStack } from "cdktf";
+import { Construct } from "constructs";
+import { MacHost, type MacHostProps, type MacResourceType } from "../constructs/mac-host.js";
+import { PostfixInputInstance } from "../constructs/postfix-input-instance.js";
+import { validateEnum } from "../validation.js";
+import { loadInventory, parseInventory, type FleetMac, type Inventory, type InventoryDocument } from "./inventory.js";
+import { ledgerPathFor, updateLedger, type VanishedMac } from "./ledger.js";
+
+/** The site of Macs that name none, when a fleet is split by site. */
+export const DEFAULT_SITE = "default";
+
+export interface MacFleetProps {
+  /**
+   * The Macs: the path of a YAML or JSON inventory file, an inventory document, or an inventory
+   * already loaded with `loadInventory`/`parseInventory`. Validated before any construct is made.
+   */
+  readonly inventory: string | InventoryDocument | Inventory;
+  /**
+   * Fleet-wide defaults below the inventory's own `defaults`: any inventory field but `name` and
+   * `address` (connection fields, `sudo`, `paths`, and `PostfixInputInstance` props).
+   */
+  readonly defaults?: Readonly<Record<string, unknown>>;
+  /**
+   * Only the Macs of this site (Macs naming no site belong to `DEFAULT_SITE`); every Mac when unset.
+   * Used to split a fleet into one stack per site (see `fleetStacks`).
+   */
+  readonly site?: string;
+  /**
+   * Resource type of every step.
+   * @default "terraform_data"
+   */
+  readonly resourceType?: MacResourceType;
+  /**
+   * The retirement ledger file, or false for none.
+   * @default `<inventory file>.ledger.json` for an inventory file; none for an in-memory inventory
+   */
+  readonly ledger?: string | false;
+}
+
+/** One live Mac of the fleet. */
+export interface FleetMember {
+  /** The inventory entry, defaults merged. */
+  readonly mac: FleetMac;
+  readonly host: MacHost;
+  readonly input: PostfixInputInstance;
+}
+
+/** `removed` blocks collected per stack: cdktf overrides replace a key, so every fleet appends to one list. */
+const removedBlocks = new WeakMap<TerraformStack, object[]>();
+
+/**
+ * A fleet of Macs from an inventory: one `MacHost` and one `PostfixInputInstance` per live Mac,
+ * with Terraform addresses that carry the Mac's name (`terraform_data.mac17_job`). Retired Macs
+ * are torn down through `removed` blocks that run the same destroy steps as the live resources.
+ */
+export class MacFleet extends Construct {
+  /** The validated inventory (all of it, whatever `site` selects). */
+  readonly inventory: Inventory;
+  /** The live Macs this fleet deploys, by name, in inventory order. */
+  readonly members: ReadonlyMap<string, FleetMember>;
+  /** The Macs in the ledger that are in neither `hosts` nor `retired` (each also a warning annotation). */
+  readonly vanished: readonly VanishedMac[];
+
+  constructor(scope: Construct, id: string, props: MacFleetProps) {
+    super(scope, id);
+    const where = this.node.path;
+    this.inventory = resolveInventory(props.inventory, props.defaults);
+    const resourceType = validateEnum(where, "resourceType", props.resourceType ?? "terraform_data", ["terraform_data", "null_resource"] as const);
+    const inSite = (mac: FleetMac) => props.site === undefined || (mac.site ?? DEFAULT_SITE) === props.site;
+
+    const members = new Map<string, FleetMember>();
+    for (const mac of this.inventory.hosts.filter(inSite)) {
+      // The MacHost is named after the Mac (its name appears in every step's messages); its
+      // instance lives under it, so construct paths read `<fleet>/mac17/PostfixIn`.
+      const host = new MacHost(this, mac.name, { ...hostProps(mac), resourceType });
+      const input = new PostfixInputInstance(host, "PostfixIn", { host, ...mac.instance, addressPrefix: mac.segment });
+      members.set(mac.name, { mac, host, input });
+    }
+    this.members = members;
+
+    const retired = this.inventory.retired.filter(inSite);
+    if (retired.length > 0) {
+      const stack = TerraformStack.of(this);
+      let blocks = removedBlocks.get(stack);
+      if (blocks === undefined) {
+        blocks = [];
+        removedBlocks.set(stack, blocks);
+        stack.addOverride("removed", blocks);
+      }
+      blocks.push(...retirementBlocks(retired, resourceType));
+    }
+
+    const ledger = props.ledger ?? (this.inventory.file === undefined ? false : ledgerPathFor(this.inventory.file));
+    this.vanished = ledger === false ? [] : updateLedger(ledger, this.inventory).filter((mac) => this.owns(mac, props.site));
+    for (const mac of this.vanished) {
+      Annotations.of(this).addWarning(
+        `Mac "${mac.name}" was deployed from ${this.inventory.source} (ledger ${ledger}) but is now in neither "hosts" nor "retired". ` +
+          `Terraform will forget its resources and leave its Postfix instance and LaunchDaemon configured on that Mac. ` +
+          `To tear it down, add it under "retired:" (- name: ${mac.name}) and deploy; to keep it configured and silence this warning, delete its entry from the ledger.`,
+      );
+    }
+  }
+
+  /** Whether a vanished Mac's warning belongs to this fleet: its last site, or the first site if that one is gone. */
+  private owns(mac: VanishedMac, site: string | undefined): boolean {
+    if (site === undefined) return true;
+    const sites = [...new Set(this.inventory.hosts.map((m) => m.site ?? DEFAULT_SITE))].sort();
+    const last = mac.site ?? DEFAULT_SITE;
+    return sites.includes(last) ? last === site : sites[0] === site;
+  }
+}
+
+function resolveInventory(inventory: MacFleetProps["inventory"], defaults: MacFleetProps["defaults"]): Inventory {
+  if (typeof inventory === "string") return loadInventory(inventory, { defaults });
+  if ("source" in inventory && defaults === undefined) return inventory as Inventory;
+  if ("source" in inventory) throw new Error("MacFleet: give `defaults` when loading the inventory, not with an already loaded one");
+  return parseInventory(inventory, { defaults });
+}
+
+/** MacHost props of an inventory entry. A retired Mac without an address needs none: its teardown reads state. */
+function hostProps(mac: FleetMac): MacHostProps {
+  const { connection, sudo, paths, insecureIgnoreHostKey } = mac;
+  const common = { ...(sudo === undefined ? {} : { sudo }), ...(paths === undefined ? {} : { paths }) };
+  if (connection === undefined) return { ...common, local: true };
+  const { address, ...ssh } = connection;
+  return { ...common, ssh: { host: address, ...ssh }, ...(insecureIgnoreHostKey === undefined ? {} : { insecureIgnoreHostKey }) };
+}
+
+/**
+ * The `removed` blocks that tear down a retired Mac: one per resource its input instance would
+ * have, each with that resource's own destroy-time provisioners (taken from a throwaway build of
+ * the same constructs, so they cannot drift apart). The spec each provisioner reads is the
+ * resource's `input` in state; a block whose address is not in state is a no-op.
+ */
+function retirementBlocks(macs: readonly FleetMac[], resourceType: MacResourceType): object[] {
+  // An App creates its output folder at once; this one never synthesizes.
+  const outdir = mkdtempSync(join(tmpdir(), "mac-fleet-retired-"));
+  try {
+    const stack = new TerraformStack(new App({ outdir }), "retired");
+    for (const mac of macs) {
+      const host = new MacHost(stack, mac.name, { ...hostProps(mac), resourceType });
+      new PostfixInputInstance(host, "PostfixIn", { host, ...mac.instance, addressPrefix: mac.segment });
+    }
+    return stack.node
+      .findAll()
+      .filter((c): c is TerraformResource => c instanceof TerraformResource)
+      .map((resource) => {
+        const rendered = resource.toTerraform() as { resource: Record<string, Record<string, { provisioner?: { [type: string]: { when?: string } }[] }>> };
+        const body = rendered.resource[resource.terraformResourceType]![resource.friendlyUniqueId]!;
+        const provisioner = (body.provisioner ?? []).filter((p) => Object.values(p)[0]?.when === "destroy");
+        return {
+          from: `${resource.terraformResourceType}.${resource.friendlyUniqueId}`,
+          // OpenTofu's default is to forget; Terraform's is to destroy. Say it.
+          lifecycle: { destroy: true },
+          ...(provisioner.length > 0 ? { provisioner } : {}),
+        };
+      });
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
