@@ -106,7 +106,7 @@ export interface InventoryOptions {
   /** Directory that relative key and known_hosts paths are resolved against. Default: the current directory. */
   readonly baseDirectory?: string;
   /** Defaults below the document's own `defaults` (the code's fleet-wide choices). */
-  readonly defaults?: Record<string, unknown>;
+  readonly defaults?: Readonly<Record<string, unknown>>;
 }
 
 /** Every problem found in an inventory, each a full message with file, entry and field. */
@@ -209,6 +209,14 @@ export function loadInventory(file: string, options: Omit<InventoryOptions, "sou
   }
   const inventory = parseInventory(document, { ...options, source: file, baseDirectory: dirname(resolve(file)) });
   return { ...inventory, file: resolve(file) };
+}
+
+/** An inventory from a file path, a document, or one already validated (then `defaults` must be unset). */
+export function readInventory(inventory: string | InventoryDocument | Inventory, defaults?: Readonly<Record<string, unknown>>): Inventory {
+  if (typeof inventory === "string") return loadInventory(inventory, { defaults });
+  if (!("source" in inventory)) return parseInventory(inventory, { defaults });
+  if (defaults !== undefined) throw new Error(`${inventory.source}: give defaults when the inventory is loaded, not with an already loaded one`);
+  return inventory;
 }
 
 /** Validates an inventory document already in memory. Throws `InventoryError` listing every problem. */

@@ -6,7 +6,7 @@ import { Construct } from "constructs";
 import { MacHost, type MacHostProps, type MacResourceType } from "../constructs/mac-host.js";
 import { PostfixInputInstance } from "../constructs/postfix-input-instance.js";
 import { validateEnum } from "../validation.js";
-import { loadInventory, parseInventory, type FleetMac, type Inventory, type InventoryDocument } from "./inventory.js";
+import { readInventory, type FleetMac, type Inventory, type InventoryDocument } from "./inventory.js";
 import { ledgerPathFor, updateLedger, type VanishedMac } from "./ledger.js";
 
 /** The site of Macs that name none, when a fleet is split by site. */
@@ -67,7 +67,7 @@ export class MacFleet extends Construct {
   constructor(scope: Construct, id: string, props: MacFleetProps) {
     super(scope, id);
     const where = this.node.path;
-    this.inventory = resolveInventory(props.inventory, props.defaults);
+    this.inventory = readInventory(props.inventory, props.defaults);
     const resourceType = validateEnum(where, "resourceType", props.resourceType ?? "terraform_data", ["terraform_data", "null_resource"] as const);
     const inSite = (mac: FleetMac) => props.site === undefined || (mac.site ?? DEFAULT_SITE) === props.site;
 
@@ -111,13 +111,6 @@ export class MacFleet extends Construct {
     const last = mac.site ?? DEFAULT_SITE;
     return sites.includes(last) ? last === site : sites[0] === site;
   }
-}
-
-function resolveInventory(inventory: MacFleetProps["inventory"], defaults: MacFleetProps["defaults"]): Inventory {
-  if (typeof inventory === "string") return loadInventory(inventory, { defaults });
-  if ("source" in inventory && defaults === undefined) return inventory as Inventory;
-  if ("source" in inventory) throw new Error("MacFleet: give `defaults` when loading the inventory, not with an already loaded one");
-  return parseInventory(inventory, { defaults });
 }
 
 /** MacHost props of an inventory entry. A retired Mac without an address needs none: its teardown reads state. */

@@ -1,0 +1,164 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { LocalBackend, PgBackend, TerraformStack, Testing } from "cdktf";
+import type { Construct } from "constructs";
+import { stringify } from "yaml";
+import { fleetStacks } from "../../src/fleet/fleet-stack.js";
+import { InventoryError } from "../../src/fleet/inventory.js";
+import { MacFleet, type MacFleetProps } from "../../src/fleet/mac-fleet.js";
+
+interface Synthesized {
+  resource: Record<string, Record<string, { input?: Record<string, unknown>; triggers?: { spec: string }; provisioner?: Record<string, Record<string, unknown>>[] }>>;
+  removed?: { from: string; lifecycle: { destroy: boolean }; provisioner?: Record<string, Record<string, unknown>>[] }[];
+  terraform: { backend?: Record<string, Record<string, unknown>> };
+}
+
+function synth(props: MacFleetProps): { json: Synthesized; fleet: MacFleet } {
+  let fleet!: MacFleet;
+  const json = JSON.parse(Testing.synthScope((scope: Construct) => (fleet = new MacFleet(scope, "fleet", props)))) as Synthesized;
+  return { json, fleet };
+}
+
+function inventoryFile(document: object): string {
+  const file = join(mkdtempSync(join(tmpdir(), "fleet-synth-")), "fleet.yaml");
+  writeFileSync(file, stringify(document));
+  return file;
+}
+
+const warnings = (fleet: MacFleet) => fleet.node.metadata.filter((m) => m.type === "@cdktf/warn").map((m) => String(m.data));
+const destroyProvisioners = (p: Record<string, Record<string, unknown>>[] | undefined) => (p ?? []).filter((x) => x["local-exec"]?.when === "destroy");
+
+const hosts = [
+  { name: "mac1", address: "10.0.0.1" },
+  { name: "mac17.lab", address: "10.0.0.17", settings: { message_size_limit: 20480000 } },
+];
+
+describe("MacFleet synth", () => {
+  test("one MacHost and PostfixInputInstance per Mac; addresses and messages carry the Mac's name", () => {
+    const { json, fleet } = synth({ inventory: { defaults: { user: "admin", settings: { mynetworks: "10.0.0.0/8" } }, hosts } });
+    const segment17 = fleet.members.get("mac17.lab")!.mac.segment;
+    assert.match(segment17, /^mac17_lab_[0-9a-f]{8}$/);
+    const steps = ["config", "instance", "job", "queue_guard", "readiness"];
+    assert.deepEqual(Object.keys(json.resource.terraform_data!).sort(), [...steps.map((s) => `mac17_lab_${segment17.slice(-8)}_${s}`), ...steps.map((s) => `mac1_${s}`)].sort());
+    const config = json.resource.terraform_data!.mac1_config!.input as { host: { name: string; connection: object }; settings: Record<string, string>; construct: string };
+    assert.equal(config.host.name, "mac1");
+    assert.deepEqual(config.host.connection, { transport: "ssh", host: "10.0.0.1", user: "admin" });
+    assert.match(config.construct, /\/fleet\/mac1\/PostfixIn\/Instance$/);
+    // Settings: the construct's defaults, then the inventory's defaults, then the host's own.
+    assert.equal(config.settings.mynetworks, "10.0.0.0/8");
+    assert.equal(config.settings.master_service_disable, "");
+    const config17 = json.resource.terraform_data![`${segment17}_config`]!.input as { settings: Record<string, string> };
+    assert.equal(config17.settings.message_size_limit, "20480000");
+    assert.equal(config17.settings.mynetworks, "10.0.0.0/8");
+    assert.equal(config.settings.message_size_limit, undefined);
+    assert.equal(json.removed, undefined);
+  });
+
+  test("a retired Mac gets removed blocks with lifecycle.destroy and the live resources' own destroy provisioners", () => {
+    const { json } = synth({ inventory: { hosts, retired: [{ name: "mac0" }, { name: "mac9", address: "10.0.0.9", runMode: "postmulti-start" }] } });
+    const removed = json.removed!;
+    const froms = removed.map((r) => r.from).sort();
+    const steps = ["config", "instance", "job", "queue_guard", "readiness"];
+    assert.deepEqual(froms, [...steps.map((s) => `terraform_data.mac0_${s}`), ...steps.map((s) => `terraform_data.mac9_${s}`)]);
+    for (const block of removed) assert.deepEqual(block.lifecycle, { destroy: true }, block.from);
+    // Each block carries exactly the destroy provisioners the same step has on a live Mac.
+    for (const step of steps) {
+      const live = destroyProvisioners(json.resource.terraform_data![`mac1_${step}`]!.provisioner);
+      const block = removed.find((r) => r.from === `terraform_data.mac0_${step}`)!;
+      assert.deepEqual(block.provisioner ?? [], live, step);
+    }
+    const withProvisioner = removed.filter((r) => r.provisioner).map((r) => r.from.split(".")[1]);
+    assert.deepEqual(withProvisioner.sort(), ["mac0_instance", "mac0_job", "mac0_queue_guard", "mac9_instance", "mac9_job", "mac9_queue_guard"]);
+    const provisioner = removed.find((r) => r.from === "terraform_data.mac0_job")!.provisioner![0]!["local-exec"]!;
+    assert.equal(provisioner.command, "destroy");
+    assert.deepEqual(provisioner.environment, { MAC_POSTFIX_STEP: "${jsonencode(self.input)}" });
+    // No retired Mac is also a live resource (Terraform refuses a removed block next to a live one).
+    for (const from of froms) assert.equal(json.resource.terraform_data![from.split(".")[1]!], undefined);
+  });
+
+  test("null_resource fleets retire with null_resource addresses", () => {
+    const { json } = synth({ inventory: { hosts: [hosts[0]!], retired: [{ name: "mac0" }] }, resourceType: "null_resource" });
+    assert.ok(json.resource.null_resource!.mac1_job);
+    const job = json.removed!.find((r) => r.from === "null_resource.mac0_job")!;
+    assert.deepEqual(job.provisioner, destroyProvisioners(json.resource.null_resource!.mac1_job!.provisioner));
+    assert.equal((job.provisioner![0]!["local-exec"]!.environment as Record<string, string>).MAC_POSTFIX_STEP, "${self.triggers.spec}");
+  });
+
+  test("the ledger records every Mac and warns when one vanishes", () => {
+    const file = inventoryFile({ hosts: [...hosts, { name: "mac3", address: "10.0.0.3", site: "west" }] });
+    const ledger = `${file}.ledger.json`;
+    assert.deepEqual(warnings(synth({ inventory: file }).fleet), []);
+    assert.deepEqual(JSON.parse(readFileSync(ledger, "utf8")), {
+      version: 1,
+      macs: { mac1: { status: "live" }, "mac17.lab": { status: "live" }, mac3: { status: "live", site: "west" } },
+    });
+
+    // mac3 deleted outright: Terraform would forget it and leave it configured.
+    writeFileSync(file, stringify({ hosts }));
+    const { fleet, json } = synth({ inventory: file });
+    const [warning, ...more] = warnings(fleet);
+    assert.deepEqual(more, []);
+    assert.match(warning!, /Mac "mac3" was deployed from .*fleet\.yaml .* but is now in neither "hosts" nor "retired"/);
+    assert.match(warning!, /Terraform will forget its resources and leave its Postfix instance and LaunchDaemon configured/);
+    assert.match(warning!, /add it under "retired:"/);
+    assert.equal(json.removed, undefined);
+    assert.deepEqual(fleet.vanished.map((m) => m.name), ["mac3"]);
+    // The warning repeats until the Mac is retired.
+    assert.equal(warnings(synth({ inventory: file }).fleet).length, 1);
+
+    writeFileSync(file, stringify({ hosts, retired: [{ name: "mac3" }] }));
+    const retired = synth({ inventory: file });
+    assert.deepEqual(warnings(retired.fleet), []);
+    assert.equal(retired.json.removed!.length, 5);
+    assert.equal(JSON.parse(readFileSync(ledger, "utf8")).macs.mac3.status, "retired");
+    // Atomic writes leave no temp file behind.
+    assert.deepEqual(readdirSync(join(file, "..")).sort(), ["fleet.yaml", "fleet.yaml.ledger.json"]);
+  });
+
+  test("nothing is synthesized, and no ledger written, from an invalid inventory", () => {
+    const file = inventoryFile({ hosts: [...hosts, { name: "mac1", address: "10.0.0.2", port: "x" }] });
+    let created = false;
+    assert.throws(
+      () =>
+        Testing.synthScope((scope) => {
+          new MacFleet(scope, "fleet", { inventory: file });
+          created = true;
+        }),
+      (e: unknown) => e instanceof InventoryError && e.problems.length === 2 && e.problems.every((p) => p.startsWith(`${file}: hosts[2] (mac1): `)),
+    );
+    assert.equal(created, false);
+    assert.equal(existsSync(`${file}.ledger.json`), false);
+  });
+
+  test("split by site: one stack per site, each with its own backend", () => {
+    const file = inventoryFile({
+      hosts: [
+        { name: "mac1", address: "10.0.0.1", site: "east" },
+        { name: "mac2", address: "10.0.0.2", site: "west" },
+        { name: "mac3", address: "10.0.0.3", site: "east" },
+        { name: "mac4", address: "10.0.0.4" },
+      ],
+      retired: [{ name: "mac5", site: "west" }],
+    });
+    const app = Testing.app();
+    const stacks = fleetStacks(app, "fleet", {
+      inventory: file,
+      backend: (stack: TerraformStack, site: string) =>
+        site === "east" ? new PgBackend(stack, { connStr: "postgres://localhost/fleet", schemaName: `fleet_${site}` }) : new LocalBackend(stack, { path: `${site}.tfstate` }),
+    });
+    assert.deepEqual([...stacks.keys()], ["east", "west", "default"]);
+    const json = (site: string) => JSON.parse(Testing.synth(stacks.get(site)!)) as Synthesized;
+    const names = (j: Synthesized) => [...new Set(Object.keys(j.resource?.terraform_data ?? {}).map((id) => id.split("_")[0]))];
+    assert.deepEqual(names(json("east")), ["mac1", "mac3"]);
+    assert.deepEqual(names(json("west")), ["mac2"]);
+    assert.deepEqual(names(json("default")), ["mac4"]);
+    assert.deepEqual(json("east").terraform.backend, { pg: { conn_str: "postgres://localhost/fleet", schema_name: "fleet_east" } });
+    assert.deepEqual(json("west").terraform.backend, { local: { path: "west.tfstate" } });
+    assert.equal(json("west").removed!.length, 5);
+    assert.equal(json("east").removed, undefined);
+    assert.equal(stacks.get("east")!.node.id, "fleet-east");
+  });
+});
