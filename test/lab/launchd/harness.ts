@@ -63,7 +63,8 @@ export class Lab {
     rmSync(this.root, { recursive: true, force: true });
   }
 
-  private run(bundle: string, args: string[], uid = 0): Run {
+  /** Runs one of the installed bundles (launchctl.mjs, defaults.mjs, ...) as `uid`. */
+  run(bundle: string, args: string[], uid = 0): Run {
     const r = spawnSync(process.execPath, [join(this.bin, bundle), ...args], {
       env: { ...process.env, LAUNCHD_ROOT: this.root },
       encoding: "utf8",
