@@ -1,13 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Annotations, App, TerraformResource, TerraformStack } from "cdktf";
+import { Annotations, TerraformResource, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
 import { MacHost, type MacHostProps, type MacResourceType } from "../constructs/mac-host.js";
 import { PostfixInputInstance } from "../constructs/postfix-input-instance.js";
 import { validateEnum } from "../validation.js";
 import { readInventory, type FleetMac, type Inventory, type InventoryDocument } from "./inventory.js";
 import { ledgerPathFor, updateLedger, type VanishedMac } from "./ledger.js";
+import { inScratchStack } from "./scratch.js";
 
 /** The site of Macs that name none, when a fleet is split by site. */
 export const DEFAULT_SITE = "default";
@@ -129,10 +127,7 @@ function hostProps(mac: FleetMac): MacHostProps {
  * resource's `input` in state; a block whose address is not in state is a no-op.
  */
 function retirementBlocks(macs: readonly FleetMac[], resourceType: MacResourceType): object[] {
-  // An App creates its output folder at once; this one never synthesizes.
-  const outdir = mkdtempSync(join(tmpdir(), "mac-fleet-retired-"));
-  try {
-    const stack = new TerraformStack(new App({ outdir }), "retired");
+  return inScratchStack((stack) => {
     for (const mac of macs) {
       const host = new MacHost(stack, mac.name, { ...hostProps(mac), resourceType });
       new PostfixInputInstance(host, "PostfixIn", { host, ...mac.instance, addressPrefix: mac.segment });
@@ -151,7 +146,5 @@ function retirementBlocks(macs: readonly FleetMac[], resourceType: MacResourceTy
           ...(provisioner.length > 0 ? { provisioner } : {}),
         };
       });
-  } finally {
-    rmSync(outdir, { recursive: true, force: true });
-  }
+  });
 }
