@@ -37,7 +37,11 @@ switch (verb) {
     if (key === undefined) {
       if (Object.keys(prefs).length === 0) die(`\nDomain ${domain} does not exist`);
       process.stdout.write(render(prefs) + "\n");
-    } else if (key in prefs) process.stdout.write(render(prefs[key]!) + "\n");
+    } else if (key in prefs) {
+      // A string read on its own is printed as is; quoting only happens inside arrays and dictionaries.
+      const v = prefs[key]!;
+      process.stdout.write((typeof v === "string" ? v : render(v)) + "\n");
+    }
     else absent();
     break;
   case "write": {
