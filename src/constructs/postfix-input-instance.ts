@@ -3,7 +3,7 @@ import { posix } from "node:path";
 import type { ITerraformDependable, TerraformResource } from "cdktf";
 import { Construct } from "constructs";
 import type { OnDestroy, QueueGuardStep, ReadinessStep } from "../spec.js";
-import { validateEnum, validateHost, validatePort, validateRecord, validateUser, ValidationError } from "../validation.js";
+import { validateEnum, validateHost, validateKnownKeys, validatePort, validateRecord, validateUser, ValidationError } from "../validation.js";
 import { LaunchAgent } from "./launch-agent.js";
 import { LaunchDaemon } from "./launch-daemon.js";
 import type { LaunchJob } from "./launch-job.js";
@@ -34,6 +34,11 @@ export const INPUT_INSTANCE_DEFAULT_SETTINGS: Readonly<Record<string, string>> =
   authorized_submit_users: "root",
   inet_interfaces: "all",
 };
+
+const POSTFIX_INPUT_INSTANCE_PROPS = [
+  "host", "instanceName", "group", "label", "settings", "runMode", "onDestroy", "lifecycle",
+  "loginUser", "smtpPort", "smtpAddress", "configDirectory", "dependsOn", "addressPrefix",
+];
 
 export interface PostfixInputInstanceProps {
   /** The Mac. */
@@ -122,6 +127,7 @@ export class PostfixInputInstance extends Construct {
   constructor(scope: Construct, id: string, props: PostfixInputInstanceProps) {
     super(scope, id);
     const where = this.node.path;
+    validateKnownKeys(where, "", validateRecord(where, "props", props), POSTFIX_INPUT_INSTANCE_PROPS);
     const { host } = props;
     const runMode = validateEnum(where, "runMode", props.runMode ?? "supervised", ["supervised", "postmulti-start"] as const);
     const lifecycle = validateEnum(where, "lifecycle", props.lifecycle ?? "boot", ["boot", "login"] as const);

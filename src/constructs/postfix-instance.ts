@@ -8,6 +8,8 @@ import {
   validateEnum,
   validateGroup,
   validateInstanceName,
+  validateKnownKeys,
+  validateRecord,
   validateSettings,
   ValidationError,
 } from "../validation.js";
@@ -16,6 +18,8 @@ import { macStep, validateAddressPrefix } from "./mac-step.js";
 
 /** Every OnDestroy value. */
 export const ON_DESTROY_VALUES: readonly OnDestroy[] = ["refuse-if-queued", "deport", "discard-queue"];
+
+const POSTFIX_INSTANCE_PROPS = ["host", "name", "group", "settings", "enabled", "onDestroy", "configDirectory", "dependsOn", "addressPrefix"];
 
 export interface PostfixInstanceProps {
   /** The Mac. */
@@ -75,6 +79,7 @@ export class PostfixInstance extends Construct {
   constructor(scope: Construct, id: string, props: PostfixInstanceProps) {
     super(scope, id);
     const where = this.node.path;
+    validateKnownKeys(where, "", validateRecord(where, "props", props), POSTFIX_INSTANCE_PROPS);
     const { host } = props;
     this.name = validateInstanceName(where, "name", props.name);
     this.configDirectory = validateAbsolutePath(

@@ -336,8 +336,9 @@ const jobDictionary = dictionary(JOB_FIELDS);
  */
 export function launchdDictionary(where: string, job: LaunchdJob): PlistObject {
   const dict = jobDictionary(where, "", job) as PlistObject;
-  const argv = dict.ProgramArguments as string[];
-  if (argv.length === 0) throw new ValidationError(where, "programArguments", "must not be empty: it is the whole argv, argv[0] included", job.programArguments);
+  if (dict.Label === undefined) validateLabel(where, "label", job.label);
+  const argv = dict.ProgramArguments as string[] | undefined;
+  if (argv === undefined || argv.length === 0) throw new ValidationError(where, "programArguments", "must not be empty: it is the whole argv, argv[0] included", job.programArguments);
   if (dict.Program === undefined) validateAbsolutePath(where, "programArguments[0]", argv[0]);
   return dict;
 }
