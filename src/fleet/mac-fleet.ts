@@ -1,4 +1,4 @@
-import { Annotations, TerraformResource, TerraformStack } from "cdktf";
+import { Annotations, type ITerraformDependable, TerraformResource, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
 import { MacHost, type MacHostProps, type MacResourceType } from "../constructs/mac-host.js";
 import { PostfixInputInstance } from "../constructs/postfix-input-instance.js";
@@ -36,6 +36,8 @@ export interface MacFleetProps {
    * @default `<inventory file>.ledger.json` for an inventory file; none for an in-memory inventory
    */
   readonly ledger?: string | false;
+  /** Resources every Mac's instance is created after (and destroyed before). */
+  readonly dependsOn?: ITerraformDependable[];
 }
 
 /** One live Mac of the fleet. */
@@ -74,7 +76,7 @@ export class MacFleet extends Construct {
       // The MacHost is named after the Mac (its name appears in every step's messages); its
       // instance lives under it, so construct paths read `<fleet>/mac17/PostfixIn`.
       const host = new MacHost(this, mac.name, { ...hostProps(mac), resourceType });
-      const input = new PostfixInputInstance(host, "PostfixIn", { host, ...mac.instance, addressPrefix: mac.segment });
+      const input = new PostfixInputInstance(host, "PostfixIn", { host, ...mac.instance, dependsOn: props.dependsOn, addressPrefix: mac.segment });
       members.set(mac.name, { mac, host, input });
     }
     this.members = members;
