@@ -17,8 +17,9 @@ export class LaunchAgent extends LaunchJob {
   readonly user: string;
 
   constructor(scope: Construct, id: string, props: LaunchAgentProps) {
-    const user = validateUser([scope.node.path, id].filter(Boolean).join("/"), "user", props.user);
-    super(scope, id, props, { type: "gui", user }, props.host.spec.paths.launchAgentsDirectory, ["user"]);
-    this.user = user;
+    const { user, ...job } = props;
+    const validUser = validateUser([scope.node.path, id].filter(Boolean).join("/"), "user", user);
+    super(scope, id, job, { type: "gui", user: validUser }, props.host.spec.paths.launchAgentsDirectory);
+    this.user = validUser;
   }
 }

@@ -49,12 +49,11 @@ export abstract class LaunchJob extends Construct {
   /** The `launch-job` step. */
   readonly resource: TerraformResource;
 
-  protected constructor(scope: Construct, id: string, props: LaunchJobProps, domain: LaunchDomain, directory: string, extraProps: readonly string[] = []) {
+  protected constructor(scope: Construct, id: string, props: LaunchJobProps, domain: LaunchDomain, directory: string) {
     super(scope, id);
     const where = this.node.path;
-    validateKnownKeys(where, "", validateRecord(where, "props", props), [...LAUNCHD_JOB_PROPS, ...LAUNCH_JOB_INSTALL_PROPS, ...extraProps]);
+    validateKnownKeys(where, "", validateRecord(where, "props", props), [...LAUNCHD_JOB_PROPS, ...LAUNCH_JOB_INSTALL_PROPS]);
     const { host, path, kickstart = true, dependsOn, addressPrefix, ...job } = props;
-    for (const extra of extraProps) delete (job as Record<string, unknown>)[extra];
     this.plist = renderLaunchdPlist(where, job);
     this.label = job.label;
     this.domain = domain;

@@ -12,8 +12,7 @@ import { DataResource, TerraformProvider, TerraformStack, type ITerraformDependa
 import type { Construct } from "constructs";
 import { STEP_ENV, type StepAction, type StepSpec } from "../spec.js";
 import { ValidationError } from "../validation.js";
-import type { MacResourceType } from "./mac-host.js";
-import type { MacHost } from "./mac-host.js";
+import type { MacHost, MacResourceType } from "./mac-host.js";
 
 /** The step names used in addresses: `<addressPrefix>_<step>`. */
 export type MacStepName = "instance" | "config" | "job" | "readiness" | "queue_guard" | "logout_hook";

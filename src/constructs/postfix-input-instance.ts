@@ -166,6 +166,8 @@ export class PostfixInputInstance extends Construct {
             programArguments: [posix.join(paths.commandDirectory, "postmulti"), "-i", this.instance.name, "-p", "start"],
             runAtLoad: true,
             abandonProcessGroup: true,
+            // RunAtLoad already ran it at bootstrap; a kickstart of the exited job would start it twice.
+            kickstart: false,
           };
     const jobProps = { host, label: props.label ?? "org.postfix.in", ...job, dependsOn: [this.instance.configResource], addressPrefix };
     this.daemon =

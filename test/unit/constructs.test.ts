@@ -221,6 +221,7 @@ describe("PostfixInputInstance", () => {
       AbandonProcessGroup: true,
     });
     assert.equal(step("readiness").input.expectRunning, false);
+    assert.equal(step("job").input.kickstart, false, "RunAtLoad already started it");
   });
 
   describe("fixes every defect of the recipe's plist (reference section 5)", () => {
