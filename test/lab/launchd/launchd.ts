@@ -8,7 +8,7 @@ import { readPlistDict, writePlistAtomic } from "../macos/plistfile.js";
 import { preferencesFile } from "../macos/preferences.js";
 import { Job, parseSignal } from "./job.js";
 import { JobFileError, readJobFile } from "./jobspec.js";
-import { domainName, errors, files, type DomainRef, type Reply, type Request, type Target } from "./protocol.js";
+import { domainName, errors, files, launchdRoot, type DomainRef, type Reply, type Request, type Target } from "./protocol.js";
 import { formatDomain, formatJob, formatList, formatListEntry } from "./format.js";
 
 const log = (line: string) => appendFileSync(files.log(), `${new Date().toISOString()} ${line}\n`);
@@ -26,9 +26,10 @@ class Domain {
   get overridesPath(): string {
     return files.overrides(this.uid);
   }
+  /** The override database: label → disabled. Entries that are not booleans are ignored. */
   overrides(): Record<string, boolean> {
     try {
-      return readPlistDict(this.overridesPath) as Record<string, boolean>;
+      return Object.fromEntries(Object.entries(readPlistDict(this.overridesPath)).filter((e): e is [string, boolean] => typeof e[1] === "boolean"));
     } catch (e) {
       log(`${this.overridesPath}: ignored: ${(e as Error).message}`);
       return {};
@@ -345,7 +346,7 @@ function serve(conn: Socket): void {
 
 function main(): void {
   for (const f of [files.socket(), files.log(), files.overrides(undefined)]) mkdirSync(dirname(f), { recursive: true });
-  log(`launchd starting (pid ${process.pid}, root ${files.socket().slice(0, -"var/run/launchd.sock".length)})`);
+  log(`launchd starting (pid ${process.pid}, LAUNCHD_ROOT ${launchdRoot()})`);
   for (const dir of files.systemDaemonDirs()) system.loadFolder(dir);
   rmSync(files.socket(), { force: true });
   const server = createServer({ allowHalfOpen: true }, serve);
