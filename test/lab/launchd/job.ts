@@ -79,7 +79,9 @@ export class Job {
   async stop(hold: boolean): Promise<void> {
     this.holdRestart = hold;
     if (this.pid !== undefined) {
-      const killer = setTimeout(() => this.signal("SIGKILL"), this.spec.exitTimeOut * 1000);
+      // launchd.plist(5): an ExitTimeOut of zero is infinity.
+      const timeout = this.spec.exitTimeOut;
+      const killer = timeout > 0 ? setTimeout(() => this.signal("SIGKILL"), timeout * 1000) : undefined;
       this.signal("SIGTERM");
       await this.exited;
       clearTimeout(killer);

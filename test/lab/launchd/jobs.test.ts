@@ -97,6 +97,19 @@ describe("launchd job semantics", () => {
     assert.equal(lab.launchctl("bootout", t).code, 0);
   });
 
+  it("ExitTimeOut 0 means never SIGKILL: the job drains until it exits by itself", async () => {
+    const stubborn = ["/bin/sh", "-c", "trap '' TERM; exec /bin/sleep 1000"];
+    const forever = load("t.forever", { ProgramArguments: stubborn, RunAtLoad: true, ExitTimeOut: 0 });
+    const control = load("t.control", { ProgramArguments: stubborn, RunAtLoad: true, ExitTimeOut: 1 });
+    await lab.waitFor("both running", () => lab.pid(forever) !== undefined && lab.pid(control) !== undefined);
+    assert.equal(lab.launchctl("bootout", forever).code, 0);
+    assert.equal(lab.launchctl("bootout", control).code, 0);
+    await lab.waitFor("the control job killed and gone", () => lab.info(control) === undefined);
+    assert.equal(lab.info(forever)?.state, "running", "still draining");
+    assert.equal(lab.launchctl("kill", "KILL", forever).code, 0);
+    await lab.waitFor("t.forever gone", () => lab.info(forever) === undefined);
+  });
+
   it("the job's process group is killed when it exits, unless AbandonProcessGroup", async () => {
     const body = (file: string) => `/bin/sleep 1000 & echo $! > ${file}.tmp; mv ${file}.tmp ${file}; exit 0`;
     load("t.pg.kill", { ProgramArguments: ["/bin/sh", "-c", body(out("pg.kill"))], RunAtLoad: true });
