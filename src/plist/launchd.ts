@@ -15,7 +15,6 @@ import {
   validateKnownKeys,
   validateLabel,
   validateLine,
-  validateNonEmptyLine,
   validateRecord,
   validateString,
   ValidationError,
@@ -188,7 +187,20 @@ type Check = (where: string, field: string, value: unknown) => PlistLibValue;
 const INT32_MAX = 2 ** 31 - 1;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-const line: Check = validateLine;
+// XML 1.0 cannot carry these characters (nor NUL, CR and LF, which validateLine refuses).
+// eslint-disable-next-line no-control-regex
+const XML_INVALID = /[\u0001-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** A plist string: one line, and only characters XML can carry. */
+const line: Check = (w, f, v) => {
+  const s = validateLine(w, f, v);
+  if (XML_INVALID.test(s)) throw new ValidationError(w, f, "must not contain control characters other than tab", v);
+  return s;
+};
+const nonEmptyLine: Check = (w, f, v) => {
+  if (v === "") throw new ValidationError(w, f, "must not be empty", v);
+  return line(w, f, v);
+};
 const path: Check = validateAbsolutePath;
 const bool: Check = validateBoolean;
 const int = (min: number, max: number): Check => (w, f, v) => validateInt(w, f, v, min, max);
@@ -232,7 +244,7 @@ function dictionary(fields: Readonly<Record<string, readonly [string, Check]>>):
 
 /** Any plist value; strings one line, numbers finite. */
 const anyValue: Check = (w, f, v) => {
-  if (typeof v === "string") return validateLine(w, f, v);
+  if (typeof v === "string") return line(w, f, v);
   if (typeof v === "boolean") return v;
   if (typeof v === "number" && Number.isFinite(v)) return v;
   if (Array.isArray(v)) return validateArray(w, f, v, anyValue);
@@ -264,8 +276,8 @@ const resourceLimits = dictionary({
 const socket = dictionary({
   sockType: ["SockType", oneOf(["stream", "dgram", "seqpacket"])],
   sockPassive: ["SockPassive", bool],
-  sockNodeName: ["SockNodeName", validateNonEmptyLine],
-  sockServiceName: ["SockServiceName", either(int(1, 65535), validateNonEmptyLine)],
+  sockNodeName: ["SockNodeName", nonEmptyLine],
+  sockServiceName: ["SockServiceName", either(int(1, 65535), nonEmptyLine)],
   sockFamily: ["SockFamily", oneOf(["IPv4", "IPv6", "IPv4v6", "Unix"])],
   sockProtocol: ["SockProtocol", oneOf(["TCP", "UDP"])],
   sockPathName: ["SockPathName", path],
@@ -273,7 +285,7 @@ const socket = dictionary({
   sockPathGroup: ["SockPathGroup", int(0, INT32_MAX)],
   sockPathMode: ["SockPathMode", int(0, 0o7777)],
   secureSocketWithKey: ["SecureSocketWithKey", pattern(ENV_NAME)],
-  bonjour: ["Bonjour", either(bool, validateNonEmptyLine, arrayOf(validateNonEmptyLine))],
+  bonjour: ["Bonjour", either(bool, nonEmptyLine, arrayOf(nonEmptyLine))],
 });
 
 const JOB_FIELDS = {
@@ -316,12 +328,12 @@ const JOB_FIELDS = {
   disabled: ["Disabled", bool],
   softResourceLimits: ["SoftResourceLimits", resourceLimits],
   hardResourceLimits: ["HardResourceLimits", resourceLimits],
-  sockets: ["Sockets", recordOf(validateNonEmptyLine, either(socket, arrayOf(socket)))],
+  sockets: ["Sockets", recordOf(nonEmptyLine, either(socket, arrayOf(socket)))],
   machServices: [
     "MachServices",
-    recordOf(validateNonEmptyLine, either(bool, dictionary({ resetAtClose: ["ResetAtClose", bool], hideUntilCheckIn: ["HideUntilCheckIn", bool] }))),
+    recordOf(nonEmptyLine, either(bool, dictionary({ resetAtClose: ["ResetAtClose", bool], hideUntilCheckIn: ["HideUntilCheckIn", bool] }))),
   ],
-  launchEvents: ["LaunchEvents", recordOf(validateNonEmptyLine, recordOf(validateNonEmptyLine, recordOf(validateNonEmptyLine, anyValue)))],
+  launchEvents: ["LaunchEvents", recordOf(nonEmptyLine, recordOf(nonEmptyLine, recordOf(nonEmptyLine, anyValue)))],
   associatedBundleIdentifiers: ["AssociatedBundleIdentifiers", either(pattern(LABEL_PATTERN), arrayOf(pattern(LABEL_PATTERN)))],
 } as const satisfies Record<keyof LaunchdJob, readonly [string, Check]>;
 

@@ -140,6 +140,11 @@ describe("launchd plist", () => {
     refuses({ ...base, sockets: { L: { sockFamily: "IPX" } } }, "sockets.L", /one of/);
     refuses({ ...base, launchEvents: { s: { e: { k: () => 1 } } } }, "launchEvents.s.e.k", /string, number, boolean, array or dictionary/);
     refuses({ ...base, standardOutPath: "/tmp/a\u0000" }, "standardOutPath", /control characters/);
+    // XML 1.0 cannot carry C0 controls: refused with the field instead of failing inside the plist builder.
+    refuses({ ...base, programArguments: ["/bin/x", "bell\u0007"] }, "programArguments[1]", /control characters other than tab/);
+    refuses({ ...base, environmentVariables: { A: "\u001b[31m" } }, "environmentVariables.A", /control characters other than tab/);
+    refuses({ ...base, programArguments: ["/bin/x", "\ud800"] }, "programArguments[1]", /control characters other than tab/);
+    assert.deepEqual((plist.parse(renderLaunchdPlist("s", { ...base, programArguments: ["/bin/x", "a\tb 😀"] })) as { ProgramArguments: string[] }).ProgramArguments[1], "a\tb 😀");
   });
 
   it("makes unknown keys impossible, also for callers that bypass the type system", () => {

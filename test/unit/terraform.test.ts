@@ -15,7 +15,7 @@ import { CLI_PATH, LaunchAgent, LogoutHook, MacHost, PostfixInputInstance, type 
 import { terraformEnv } from "./helpers.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const HOSTILE = "${path.module} %{ if true }x%{ endif } $(touch /tmp/mac-postfix-canary) `id` ';\" \\ ünï";
+const HOSTILE = "${path.module} $${x} $$${y} %{ if true }x%{ endif } %%{z} $(touch /tmp/mac-postfix-canary) `id` ';\" \\ ünï";
 
 let env: NodeJS.ProcessEnv;
 let saved: NodeJS.ProcessEnv;
