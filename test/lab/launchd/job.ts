@@ -1,6 +1,7 @@
 // One loaded job: spawning it as launchd.plist(5) describes, KeepAlive, throttling, draining on stop.
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, readdirSync, watch, type FSWatcher } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, watch, type FSWatcher } from "node:fs";
+import { dirname } from "node:path";
 import { constants } from "node:os";
 import { lookupGroup, lookupUser } from "../macos/accounts.js";
 import { startsAtLoad, type JobSpec } from "./jobspec.js";
@@ -43,13 +44,22 @@ export class Job {
     return this.restartTimer ? "spawn scheduled" : "not running";
   }
 
-  /** Called once the job is in its domain: RunAtLoad / KeepAlive start, QueueDirectories watches. */
+  /** KeepAlive.PathState: true when some path exists (or is absent) as asked. */
+  private pathStateHolds(): boolean {
+    const k = this.spec.keepAlive;
+    return typeof k === "object" && Object.entries(k.pathState ?? {}).some(([path, want]) => existsSync(path) === want);
+  }
+
+  /** Called once the job is in its domain: RunAtLoad / KeepAlive start; QueueDirectories and PathState watches
+   * (inotify on the folder, or on the parent folder of a PathState path). */
   loaded(): void {
-    for (const dir of this.spec.queueDirectories) {
+    const k = this.spec.keepAlive;
+    const pathParents = typeof k === "object" ? Object.keys(k.pathState ?? {}).map((p) => dirname(p)) : [];
+    for (const dir of new Set([...this.spec.queueDirectories, ...pathParents])) {
       try {
         this.watchers.push(watch(dir, () => this.demand()));
       } catch (e) {
-        this.log(`${this.label}: cannot watch queue directory ${dir}: ${(e as Error).message}`);
+        this.log(`${this.label}: cannot watch ${dir}: ${(e as Error).message}`);
       }
     }
     if (startsAtLoad(this.spec)) this.start();
@@ -98,10 +108,10 @@ export class Job {
     await this.stop(true);
   }
 
-  /** Starts the job (throttled) when one of its QueueDirectories is non-empty. */
+  /** Starts the job (throttled) when one of its QueueDirectories is non-empty or a PathState condition holds. */
   private demand(): void {
     if (this.pid !== undefined || this.restartTimer || this.removing) return;
-    if (this.spec.queueDirectories.some(nonEmpty)) this.scheduleStart();
+    if (this.spec.queueDirectories.some(nonEmpty) || this.pathStateHolds()) this.scheduleStart();
   }
 
   private scheduleStart(): void {
@@ -199,7 +209,7 @@ export class Job {
     }
     if (this.removing || this.holdRestart) return;
     if (this.keptAlive(status)) this.scheduleStart();
-    else this.demand();
+    else this.demand(); // QueueDirectories and PathState
   }
 
   private keptAlive(status: LastExit): boolean {

@@ -1,7 +1,7 @@
 // Job semantics of launchd.plist(5), observed through real processes the emulator runs.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import plist from "plist";
 import { alive, Lab, NOBODY } from "./harness.js";
 
@@ -172,6 +172,23 @@ describe("launchd job semantics", () => {
     writeFileSync(`${queue}/m2`, "message 2\n");
     await lab.waitFor("second message", () => lab.read(out("queue")) === "message 1\nmessage 2\n");
     assert.equal(runs(t), 2);
+  });
+
+  it("KeepAlive PathState starts the job when the path appears and keeps it alive only while it exists", async () => {
+    const flag = lab.path("flags/up");
+    mkdirSync(lab.path("flags"));
+    const t = load("t.pathstate", { ProgramArguments: ["/bin/sleep", "1000"], KeepAlive: { PathState: { [flag]: true } }, ThrottleInterval: 1 });
+    assert.equal(runs(t), 0, "the path is absent: nothing starts");
+    writeFileSync(flag, "");
+    await lab.waitFor("started by the path", () => lab.pid(t) !== undefined);
+    const pid = lab.pid(t)!;
+    assert.equal(lab.launchctl("kill", "TERM", t).code, 0);
+    await lab.waitFor("kept alive while the path exists", () => (lab.pid(t) ?? pid) !== pid);
+    rmSync(flag);
+    assert.equal(lab.launchctl("kill", "TERM", t).code, 0);
+    await lab.waitFor("not running", () => lab.info(t)?.state === "not running");
+    assert.equal(runs(t), 2);
+    assert.equal(lab.launchctl("bootout", t).code, 0);
   });
 
   it("a missing executable is reported as exit code 78 and unknown keys are ignored", async () => {

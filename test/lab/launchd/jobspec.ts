@@ -2,7 +2,7 @@
 import { statSync } from "node:fs";
 import { isDict, readPlist, type PlistDict } from "../macos/plistfile.js";
 
-export interface KeepAliveDict { successfulExit?: boolean; crashed?: boolean }
+export interface KeepAliveDict { successfulExit?: boolean; crashed?: boolean; pathState?: Record<string, boolean> }
 
 export interface JobSpec {
   label: string;
@@ -40,6 +40,7 @@ const isString = (v: unknown): v is string => typeof v === "string";
 const isBool = (v: unknown): v is boolean => typeof v === "boolean";
 const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
+const isBoolDict = (v: unknown): v is Record<string, boolean> => isDict(v) && Object.values(v).every(isBool);
 const isStringDict = (v: unknown): v is Record<string, string> => isDict(v) && Object.values(v).every(isString);
 
 /** Checks owner and mode: root (or `owner`, for a user's agents) and not group- or world-writable. */
@@ -75,6 +76,7 @@ export function jobSpec(root: unknown): JobSpec {
     keepAlive = {
       successfulExit: typed(keepAliveRaw, "SuccessfulExit", isBool),
       crashed: typed(keepAliveRaw, "Crashed", isBool),
+      pathState: typed(keepAliveRaw, "PathState", isBoolDict),
     };
   } else if (keepAliveRaw !== undefined) throw new JobFileError("the value of key KeepAlive has the wrong type");
   return {
