@@ -1,4 +1,7 @@
-/** The two single-Mac examples: this machine (`mac-local`) and one Mac over SSH (`mac-ssh`). */
+/**
+ * The two single-Mac examples: this machine (`mac-local`) and one Mac over SSH (`mac-ssh`).
+ * Their steps are at `terraform_data.mac_instance`, `mac_config`, `mac_job`, `mac_readiness`, `mac_queue_guard`.
+ */
 import { TerraformOutput, type TerraformStack } from "cdktf";
 import { MacHost, PostfixInputInstance } from "../src/index.js";
 import { defineStack, hostOptionsFromEnv, inputInstanceOptionsFromEnv } from "./registry.js";
@@ -15,7 +18,7 @@ defineStack({
   description: "the input instance on this machine, which is the Mac",
   build(stack, env) {
     const host = new MacHost(stack, "mac", { local: true, ...hostOptionsFromEnv(env) });
-    outputs(stack, new PostfixInputInstance(stack, "input", { host, ...inputInstanceOptionsFromEnv(env) }));
+    outputs(stack, new PostfixInputInstance(stack, "input", { host, addressPrefix: "mac", ...inputInstanceOptionsFromEnv(env) }));
   },
 });
 
@@ -35,6 +38,6 @@ defineStack({
       },
       ...hostOptionsFromEnv(env),
     });
-    outputs(stack, new PostfixInputInstance(stack, "input", { host, ...inputInstanceOptionsFromEnv(env) }));
+    outputs(stack, new PostfixInputInstance(stack, "input", { host, addressPrefix: "mac", ...inputInstanceOptionsFromEnv(env) }));
   },
 });
