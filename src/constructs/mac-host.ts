@@ -19,7 +19,9 @@ import {
  * - `terraform_data`: built into Terraform 1.4+, nothing to download, works offline. Settings
  *   changes replace only the steps they concern; connection details change in place.
  * - `null_resource`: from the `hashicorp/null` provider (downloaded at `terraform init`). Its
- *   `triggers` are its only input, so every change to a step replaces it.
+ *   `triggers` are its only input, so every change to a step replaces it: changing a connection
+ *   detail or onDestroy tears the instance down (by its old onDestroy) and creates it again.
+ *   Prefer `terraform_data` unless a toolchain requires the null provider.
  */
 export type MacResourceType = "terraform_data" | "null_resource";
 
