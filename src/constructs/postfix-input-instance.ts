@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
-import type { ITerraformDependable, TerraformResource } from "cdktf";
+import { Annotations, type ITerraformDependable, type TerraformResource } from "cdktf";
 import { Construct } from "constructs";
 import type { OnDestroy, QueueGuardStep, ReadinessStep } from "../spec.js";
 import { validateEnum, validateHost, validateKnownKeys, validatePort, validateRecord, validateUser, ValidationError } from "../validation.js";
@@ -174,6 +174,12 @@ export class PostfixInputInstance extends Construct {
       lifecycle === "boot"
         ? new LaunchDaemon(this, "Daemon", jobProps)
         : new LaunchAgent(this, "Agent", { ...jobProps, user: validateUser(where, "loginUser", props.loginUser) });
+    if (lifecycle === "login" && props.loginUser !== "root") {
+      Annotations.of(this).addWarning(
+        `lifecycle "login": launchd runs a LaunchAgent as ${props.loginUser}, and Postfix's master runs only as root, so the instance will not start; ` +
+          'even as root it would serve only while that user is logged in. Use lifecycle "boot" for a mail server shared by all accounts.',
+      );
+    }
     this.label = this.daemon.label;
     this.plistPath = this.daemon.plistPath;
     this.smtpEndpoint = smtpAddress === null ? null : { address: smtpAddress, port: smtpPort };

@@ -269,6 +269,8 @@ describe("PostfixInputInstance", () => {
     assert.equal(construct.plistPath, "/Library/LaunchAgents/org.postfix.in.plist");
     assert.deepEqual(step("job").input.domain, { type: "gui", user: "admin" });
     assert.deepEqual(step("readiness").input.domain, { type: "gui", user: "admin" });
+    assert.match(warnings(construct).join("\n"), /runs a LaunchAgent as admin.*master runs only as root/);
+    assert.deepEqual(warnings(input().construct), []);
   });
 
   it("checks SMTP at 127.0.0.1 when local, at smtpAddress if given, and not at all with null", () => {
