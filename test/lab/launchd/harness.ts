@@ -20,7 +20,7 @@ export class Lab {
   /** Installs the bundles into a fresh temp root (traversable by nobody, for jobs and non-root clients). */
   static async create(): Promise<Lab> {
     if (process.getuid!() !== 0) throw new Error("the launchd emulator tests must run as root (they spawn jobs as other users)");
-    const root = mkdtempSync(join(tmpdir(), "maclab-"));
+    const root = mkdtempSync(join(tmpdir(), "launchd-test-"));
     chmodSync(root, 0o755);
     await installMacUserland(root);
     return new Lab(root);
