@@ -164,6 +164,16 @@ describe("cdktf CLI", () => {
     assert.ok(Object.values(local.resource.terraform_data).some((s) => (s as { input: StepSpec }).input.host.connection.transport === "local"));
   });
 
+  it("MAC_POSTFIX_RESOURCE_TYPE=null_resource builds the example on the null provider", () => {
+    const out = mkdtempSync(join(tmpdir(), "mac-postfix-null."));
+    const { status, output } = run("npx", ["tsx", "stacks/main.ts"], ROOT, { MAC_POSTFIX_STACKS: "mac-local", MAC_POSTFIX_RESOURCE_TYPE: "null_resource", CDKTF_OUTDIR: out });
+    assert.equal(status, 0, output);
+    const local = JSON.parse(readFileSync(join(out, "stacks", "mac-local", "cdk.tf.json"), "utf8"));
+    assert.deepEqual(Object.keys(local.provider), ["null"]);
+    assert.deepEqual(Object.keys(local.resource), ["null_resource"]);
+    assert.deepEqual(Object.keys(local.resource.null_resource).sort(), ["mac_config", "mac_instance", "mac_job", "mac_queue_guard", "mac_readiness"]);
+  });
+
   it("names a missing environment variable or an unknown stack", () => {
     const missing = run("npx", ["tsx", "stacks/main.ts"], ROOT, { MAC_POSTFIX_STACKS: "mac-ssh", MAC_HOST: "", CDKTF_OUTDIR: mkdtempSync(join(tmpdir(), "o.")) });
     assert.notEqual(missing.status, 0);
