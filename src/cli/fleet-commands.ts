@@ -34,7 +34,7 @@ export function registerFleetCommands(program: Command): void {
       .requiredOption("--inventory <file>", "the fleet's inventory (YAML or JSON)")
       .option("--only <names>", "only these Macs (comma-separated names)", (value: string) => value.split(",").map((n) => n.trim()).filter(Boolean))
       .option("--parallel <n>", "Macs at once", parsePositiveInt, 10)
-      .option("--json", "print the results as JSON on stdout (no progress display)")
+      .option("--json", "print the results as JSON on stdout instead of the table")
       .action((options: FleetOptions) => runCommand(operation, options));
   }
 }
@@ -49,9 +49,10 @@ async function runCommand(operation: Operation, options: FleetOptions): Promise<
     process.exitCode = 1;
     return;
   }
-  const progress = options.json ? undefined : progressDisplay(operation, targets.map((t) => t.name), process.stderr);
-  const results = await runFleetOperation(operation, targets, { parallel: options.parallel, onUpdate: (name, result) => progress?.update(name, result) });
-  progress?.done();
+  // Progress goes to stderr, so stdout stays the table or, with --json, nothing but JSON.
+  const progress = progressDisplay(operation, targets.map((t) => t.name), process.stderr);
+  const results = await runFleetOperation(operation, targets, { parallel: options.parallel, onUpdate: (name, result) => progress.update(name, result) });
+  progress.done();
   if (options.json) process.stdout.write(`${JSON.stringify({ operation, results }, null, 2)}\n`);
   else process.stdout.write(`${resultTable(operation, results)}\n`);
   process.exitCode = results.some((r) => r.outcome === "failed") ? 1 : results.some((r) => r.outcome === "drift") ? 2 : 0;

@@ -1,0 +1,165 @@
+/**
+ * A fleet of six simulated Macs (mac11..mac16) through the real cdktf CLI and the fleet commands:
+ * deploy, a one-Mac settings change, verify (clean and drifted), every operation with a Mac cut
+ * off, an invalid inventory, retirement, and destroy.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { execa } from "execa";
+import type { InventoryHost } from "../lab/lab.js";
+import type { MacResult } from "../../src/fleet/operations.js";
+import { CdktfProject, entry, lab, labDefaults, labMacs, onMac, onMacStatus, ROOT, touchedAddresses } from "./helpers.js";
+
+const NUMBERS = [11, 12, 13, 14, 15, 16];
+let macs: InventoryHost[];
+let project: CdktfProject;
+let inventoryFile: string;
+let settings12 = {};
+let retired: object[] = [];
+
+function writeInventory(overrides: { hosts?: object[] } = {}): void {
+  const live = macs.filter((m) => !retired.some((r) => (r as { name: string }).name === m.name));
+  project.inventory({
+    defaults: { ...labDefaults(macs[0]!), settings: { mynetworks: "127.0.0.0/8, 10.89.0.0/16" } },
+    hosts: overrides.hosts ?? live.map((m) => entry(m, m.name === "mac12" ? { settings: settings12 } : {})),
+    retired,
+  });
+}
+
+const deploy = () => project.deploy(["fleet"], { MAC_POSTFIX_INVENTORY: inventoryFile, MAC_POSTFIX_STACKS: "fleet", MAC_POSTFIX_STATE_DIR: project.dir });
+
+/** The fleet commands, run as a program (not a TTY: plain progress lines on stderr). */
+async function fleetCommand(operation: string, ...args: string[]): Promise<{ exitCode: number; results: MacResult[]; stderr: string }> {
+  const run = await execa(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "test/fleet/fleet-cli.ts"), operation, "--inventory", inventoryFile, "--json", ...args], { reject: false });
+  let results: MacResult[];
+  try {
+    results = (JSON.parse(run.stdout) as { results: MacResult[] }).results;
+  } catch {
+    throw new Error(`mac-postfix ${operation} printed no JSON (exit ${run.exitCode}):\n${run.stdout}\n${run.stderr}`);
+  }
+  return { exitCode: run.exitCode ?? 1, results, stderr: run.stderr };
+}
+
+const outcomes = (results: MacResult[]) => Object.fromEntries(results.map((r) => [r.name, r.outcome]));
+const masterPid = async (name: string) => /pid = (\d+)/.exec(await onMac(name, ["/bin/launchctl", "print", "system/org.postfix.in"]))?.[1];
+const setting = async (name: string, key: string) => (await onMac(name, ["/usr/sbin/postconf", "-c", "/etc/postfix-in", "-h", key])).trim();
+
+describe("a fleet of six Macs, end to end", { concurrency: false }, () => {
+  before(async () => {
+    macs = await labMacs(NUMBERS);
+    project = new CdktfProject("stacks/main.ts", {});
+    inventoryFile = join(project.dir, "fleet.yaml");
+    writeInventory();
+  });
+
+  after(async () => {
+    await lab.restore("mac15").catch(() => undefined);
+    if (project) {
+      const run = await project.cdktf(["destroy", "fleet", "--auto-approve"], { MAC_POSTFIX_INVENTORY: inventoryFile, MAC_POSTFIX_STACKS: "fleet", MAC_POSTFIX_STATE_DIR: project.dir });
+      assert.equal(run.exitCode, 0, run.output);
+    }
+  });
+
+  test("the fleet deploys: every Mac serves, addresses carry the Mac's name", async () => {
+    const output = await deploy();
+    const touched = touchedAddresses(output);
+    assert.equal(touched.length, NUMBERS.length * 5, touched.join("\n"));
+    for (const n of NUMBERS) assert.ok(touched.includes(`terraform_data.mac${n}_job`), `mac${n}_job in ${touched.join(" ")}`);
+    for (const mac of macs) {
+      assert.match(await onMac(mac.name, ["/usr/sbin/postmulti", "-l"]), /^postfix-in\s+mta\s+y\s+\/etc\/postfix-in$/m);
+      assert.equal(await setting(mac.name, "mynetworks"), "127.0.0.0/8, 10.89.0.0/16");
+    }
+  });
+
+  test("verify finds nothing on a clean fleet", async () => {
+    const { exitCode, results, stderr } = await fleetCommand("verify");
+    assert.deepEqual(results.map((r) => [r.name, r.outcome, r.differences]), macs.map((m) => [m.name, "done", []]));
+    assert.equal(exitCode, 0);
+    assert.match(stderr, /^mac11: done: matches the inventory$/m);
+  });
+
+  test("a settings change for one Mac touches only that Mac", async () => {
+    const pids = Object.fromEntries(await Promise.all(macs.map(async (m) => [m.name, await masterPid(m.name)] as const)));
+    settings12 = { message_size_limit: 20480000 };
+    writeInventory();
+    const touched = touchedAddresses(await deploy());
+    assert.ok(touched.length > 0);
+    assert.deepEqual(touched.filter((a) => !a.startsWith("terraform_data.mac12_")), []);
+    assert.equal(await setting("mac12", "message_size_limit"), "20480000");
+    assert.equal(await setting("mac11", "message_size_limit"), "10240000");
+    // The other Macs' masters were not restarted (nor mac12's: a settings change is a reload).
+    for (const mac of macs) assert.equal(await masterPid(mac.name), pids[mac.name], mac.name);
+  });
+
+  test("verify reports a setting changed by hand and a job booted out by hand", async () => {
+    await onMac("mac12", ["/usr/sbin/postconf", "-c", "/etc/postfix-in", "-e", "message_size_limit=1"]);
+    await onMac("mac13", ["/bin/launchctl", "bootout", "system/org.postfix.in"]);
+    // bootout is asynchronous: wait until launchd has let the job go.
+    while ((await onMacStatus("mac13", ["/bin/launchctl", "print", "system/org.postfix.in"])).exitCode !== 113) await new Promise((r) => setTimeout(r, 250));
+
+    const { exitCode, results } = await fleetCommand("verify");
+    assert.equal(exitCode, 2);
+    assert.deepEqual(outcomes(results), { mac11: "done", mac12: "drift", mac13: "drift", mac14: "done", mac15: "done", mac16: "done" });
+    assert.deepEqual(results.find((r) => r.name === "mac12")!.differences, ['setting message_size_limit: "1", want "20480000"']);
+    const mac13 = results.find((r) => r.name === "mac13")!.differences;
+    assert.ok(mac13.includes("job system/org.postfix.in: not loaded"), mac13.join("\n"));
+    assert.ok(mac13.some((d) => d.startsWith("instance postfix-in: master not running")), mac13.join("\n"));
+    assert.ok(mac13.some((d) => d.startsWith("SMTP 10.89.1.13:25: no 220 greeting")), mac13.join("\n"));
+
+    // Put both back: by hand on mac12, with `start` (bootstrap + kickstart) on mac13.
+    await onMac("mac12", ["/usr/sbin/postconf", "-c", "/etc/postfix-in", "-e", "message_size_limit=20480000"]);
+    const start = await fleetCommand("start", "--only", "mac13");
+    assert.deepEqual(outcomes(start.results), { mac13: "done" });
+    const again = await fleetCommand("verify");
+    assert.equal(again.exitCode, 0, JSON.stringify(again.results, null, 2));
+  });
+
+  test("every operation with one Mac cut off: that Mac failed, the rest done", async () => {
+    await lab.cut("mac15");
+    try {
+      for (const operation of ["status", "reload", "flush", "verify", "stop", "start"]) {
+        const { exitCode, results, stderr } = await fleetCommand(operation, "--parallel", "6");
+        assert.deepEqual(outcomes(results), { mac11: "done", mac12: "done", mac13: "done", mac14: "done", mac15: "failed", mac16: "done" }, `${operation}: ${JSON.stringify(results, null, 2)}`);
+        assert.match(results.find((r) => r.name === "mac15")!.summary, /ssh to admin@10\.89\.1\.15(:22)? failed/, operation);
+        assert.equal(exitCode, 1, operation);
+        assert.match(stderr, /^mac15: failed: ssh to /m, operation);
+      }
+    } finally {
+      await lab.restore("mac15");
+    }
+    // stop then start left every reachable Mac serving.
+    const { results } = await fleetCommand("status", "--only", "mac11,mac14");
+    assert.deepEqual(outcomes(results), { mac11: "done", mac14: "done" });
+  });
+
+  test("an invalid inventory deploys nothing", async () => {
+    const state = readFileSync(join(project.dir, "fleet.tfstate"), "utf8");
+    const pids = await Promise.all(macs.map((m) => masterPid(m.name)));
+    writeInventory({ hosts: [...macs.map((m) => entry(m)), { name: "mac12", address: "10.89.1.99", port: "22" }] });
+    const run = await project.cdktf(["deploy", "fleet", "--auto-approve"], { MAC_POSTFIX_INVENTORY: inventoryFile, MAC_POSTFIX_STACKS: "fleet", MAC_POSTFIX_STATE_DIR: project.dir });
+    assert.notEqual(run.exitCode, 0);
+    assert.match(run.output, /fleet\.yaml: hosts\[6\] \(mac12\): port: must be an integer \(got "22"\)/);
+    assert.match(run.output, /fleet\.yaml: hosts\[6\] \(mac12\): name: duplicate name \(first at hosts\[1\] \(mac12\)\)/);
+    assert.deepEqual(touchedAddresses(run.output), []);
+    assert.equal(readFileSync(join(project.dir, "fleet.tfstate"), "utf8"), state);
+    assert.deepEqual(await Promise.all(macs.map((m) => masterPid(m.name))), pids);
+  });
+
+  test("retiring a Mac tears it down; the next deploy is a no-op", async () => {
+    retired = [{ name: "mac16" }];
+    writeInventory();
+    const touched = touchedAddresses(await deploy());
+    assert.deepEqual(touched, ["config", "instance", "job", "queue_guard", "readiness"].map((s) => `terraform_data.mac16_${s}`));
+    assert.doesNotMatch(await onMac("mac16", ["/usr/sbin/postmulti", "-l"]), /postfix-in/);
+    assert.equal((await onMacStatus("mac16", ["/bin/launchctl", "print", "system/org.postfix.in"])).exitCode, 113);
+    assert.equal((await onMacStatus("mac16", ["test", "-e", "/Library/LaunchDaemons/org.postfix.in.plist"])).exitCode, 1);
+    const state = JSON.parse(readFileSync(join(project.dir, "fleet.tfstate"), "utf8")) as { resources: { name: string }[] };
+    assert.deepEqual(state.resources.filter((r) => r.name.startsWith("mac16_")), []);
+
+    const second = await deploy();
+    assert.deepEqual(touchedAddresses(second), []);
+    assert.match(second, /No changes/);
+  });
+});
