@@ -7,7 +7,8 @@ export interface FleetStacksProps extends Omit<MacFleetProps, "site"> {
   /**
    * Gives a stack its backend (`new PgBackend(stack, {...})`, `new S3Backend(stack, {...})`, ...).
    * Called once per stack, before its fleet is built. Each site needs its own state: give each a
-   * distinct key, schema or path.
+   * distinct key or path; with `PgBackend`, a distinct database (the pg backend's locks are per
+   * database and collide between schemas of one database, hashicorp/terraform#33217).
    * @default local state, `terraform.<stack>.tfstate`
    */
   readonly backend?: (stack: TerraformStack, site: string) => void;

@@ -73,9 +73,34 @@ export class CdktfProject {
       cwd: this.dir,
       reject: false,
       all: true,
-      env: { ...this.env, ...env, CHECKPOINT_DISABLE: "1", TF_CLI_CONFIG_FILE: join(this.dir, "terraformrc"), CI: "1", FORCE_COLOR: "0", NO_COLOR: "1" },
+      env: this.cdktfEnv(env),
     });
     return { exitCode: result.exitCode ?? 1, output: String(result.all) };
+  }
+
+  /** Starts the cdktf CLI; `waitFor` resolves once its output matches, `done` when it ends. */
+  start(args: string[], env: Record<string, string> = {}): { waitFor: (pattern: RegExp) => Promise<void>; done: Promise<CdktfRun> } {
+    const child = execa(join(BIN, "cdktf"), args, { cwd: this.dir, reject: false, all: true, env: this.cdktfEnv(env) });
+    let output = "";
+    const waiters: { pattern: RegExp; resolve: () => void }[] = [];
+    child.all!.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      for (const w of waiters.filter((w) => w.pattern.test(output))) w.resolve();
+    });
+    const done = child.then((result) => ({ exitCode: result.exitCode ?? 1, output }));
+    return {
+      done,
+      waitFor: (pattern) =>
+        new Promise((resolve, reject) => {
+          if (pattern.test(output)) return resolve();
+          waiters.push({ pattern, resolve });
+          void done.then((run) => reject(new Error(`cdktf ended (exit ${run.exitCode}) before its output matched ${pattern}:\n${run.output}`)));
+        }),
+    };
+  }
+
+  private cdktfEnv(env: Record<string, string>): Record<string, string> {
+    return { ...this.env, ...env, CHECKPOINT_DISABLE: "1", TF_CLI_CONFIG_FILE: join(this.dir, "terraformrc"), CI: "1", FORCE_COLOR: "0", NO_COLOR: "1" };
   }
 
   /** `cdktf deploy --auto-approve`, failing with its output unless it succeeds. */

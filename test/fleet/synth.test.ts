@@ -147,7 +147,7 @@ describe("MacFleet synth", () => {
     const stacks = fleetStacks(app, "fleet", {
       inventory: file,
       backend: (stack: TerraformStack, site: string) =>
-        site === "east" ? new PgBackend(stack, { connStr: "postgres://localhost/fleet", schemaName: `fleet_${site}` }) : new LocalBackend(stack, { path: `${site}.tfstate` }),
+        site === "east" ? new PgBackend(stack, { connStr: `postgres://localhost/fleet_${site}` }) : new LocalBackend(stack, { path: `${site}.tfstate` }),
     });
     assert.deepEqual([...stacks.keys()], ["east", "west", "default"]);
     const json = (site: string) => JSON.parse(Testing.synth(stacks.get(site)!)) as Synthesized;
@@ -155,7 +155,7 @@ describe("MacFleet synth", () => {
     assert.deepEqual(names(json("east")), ["mac1", "mac3"]);
     assert.deepEqual(names(json("west")), ["mac2"]);
     assert.deepEqual(names(json("default")), ["mac4"]);
-    assert.deepEqual(json("east").terraform.backend, { pg: { conn_str: "postgres://localhost/fleet", schema_name: "fleet_east" } });
+    assert.deepEqual(json("east").terraform.backend, { pg: { conn_str: "postgres://localhost/fleet_east" } });
     assert.deepEqual(json("west").terraform.backend, { local: { path: "west.tfstate" } });
     assert.equal(json("west").removed!.length, 5);
     assert.equal(json("east").removed, undefined);
