@@ -1,10 +1,11 @@
 // Power-on of one simulated Mac. The script runs as PID 1 of the Mac's fresh PID namespace, inside its own
 // mount, UTS and IPC namespaces and its network namespace, then becomes tini (which starts launchd).
 export const BOOT_SCRIPT = String.raw`#!/bin/bash
-# usage: boot.sh NAME HOSTNAME BASE UPPER WORK ROOT -- INIT...
+# usage: boot.sh CONSOLE_LOG NAME HOSTNAME BASE UPPER WORK ROOT -- INIT...
 set -euo pipefail
-name=$1 hostname=$2 base=$3 upper=$4 work=$5 root=$6
-shift 7
+exec >>"$1" 2>&1
+name=$2 hostname=$3 base=$4 upper=$5 work=$6 root=$7
+shift 8
 mount -t overlay "maclab-$name" -o "lowerdir=$base:/,upperdir=$upper,workdir=$work" "$root"
 mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
 mount -t sysfs -o nosuid,nodev,noexec sysfs "$root/sys"

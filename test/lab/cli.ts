@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { execa } from "execa";
 import { Lab, LabError, requireRoot } from "./lab.js";
 
-const lab = new Lab();
+let lab: Lab;
 
 function count(value: string): number {
   const n = Number(value);
@@ -13,7 +13,11 @@ function count(value: string): number {
 
 const program = new Command("lab")
   .description("Simulated Macs (Linux namespaces with real OpenSSH and Postfix under a launchd emulator)")
-  .hook("preAction", () => requireRoot());
+  .option("--instance <letter>", "a separate lab beside the default one (own folder, bridge, namespaces and 10.(90+n).0.0/16)")
+  .hook("preAction", () => {
+    requireRoot();
+    lab = new Lab({ instance: program.opts<{ instance?: string }>().instance });
+  });
 
 program
   .command("up")

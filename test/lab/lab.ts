@@ -1,7 +1,7 @@
 // The simulated Mac lab: each Mac is a set of Linux namespaces with an overlay root, its own network
 // namespace on a lab bridge, real OpenSSH and Postfix, and the launchd emulator under tini as PID 1.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,9 +11,6 @@ import { ADMIN, buildBase, seedMac, writeAtomic } from "./base.js";
 import { BOOT_SCRIPT } from "./boot.js";
 import { installMacUserland, LAUNCHD_COMMAND } from "./launchd/install.js";
 
-export const LAB_DIR = process.env.MAC_LAB_DIR ?? "/run/mac-lab";
-export const BRIDGE = "maclab0";
-export const BRIDGE_ADDRESS = "10.89.0.1";
 const PREFIX_LENGTH = 16;
 const NETNS_DIR = "/run/netns";
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -24,15 +21,6 @@ export class LabError extends Error {}
 export function macName(index: number): string {
   return `mac${index}`;
 }
-
-/** mac1 is 10.89.1.1, mac250 10.89.1.250, mac251 10.89.2.1: all in 10.89.0.0/16 with the bridge at .0.1. */
-export function addressOf(index: number): string {
-  return `10.89.${1 + Math.floor((index - 1) / 250)}.${1 + ((index - 1) % 250)}`;
-}
-
-const netnsOf = (name: string) => `maclab-${name}`;
-/** The host side of the Mac's veth pair (the Mac side is its eth0). */
-export const vethOf = (name: string) => `mlab-${name}`;
 
 interface HostState {
   name: string;
@@ -80,14 +68,51 @@ export interface ExecOptions {
   stdio?: "pipe" | "inherit";
 }
 
-const paths = {
-  state: join(LAB_DIR, "state.json"),
-  base: join(LAB_DIR, "base"),
-  boot: join(LAB_DIR, "boot.sh"),
-  identityFile: join(LAB_DIR, "id_ed25519"),
-  knownHostsFile: join(LAB_DIR, "known_hosts"),
-  host: (name: string) => join(LAB_DIR, "hosts", name),
-};
+export interface LabOptions {
+  /** A separate lab beside the default one (own folder, bridge, namespaces and /16): one lowercase letter. */
+  instance?: string;
+}
+
+/** Where one lab keeps its state and what it names its network objects. */
+export class Layout {
+  readonly dir: string;
+  readonly bridge: string;
+  readonly bridgeAddress: string;
+  private readonly net: string;
+  private readonly tag: string;
+
+  constructor({ instance }: LabOptions = {}) {
+    if (instance !== undefined && !/^[a-z]$/.test(instance)) throw new LabError(`lab instance must be one lowercase letter, not ${JSON.stringify(instance)}`);
+    this.tag = instance ?? "";
+    this.dir = instance ? `/run/mac-lab-${instance}` : "/run/mac-lab";
+    this.bridge = `maclab${instance ?? "0"}`;
+    this.net = `10.${instance ? 90 + instance.charCodeAt(0) - 97 : 89}`;
+    this.bridgeAddress = `${this.net}.0.1`;
+  }
+
+  /** mac1 is 10.89.1.1, mac250 10.89.1.250, mac251 10.89.2.1: all in the lab's /16 with the bridge at .0.1. */
+  address(index: number): string {
+    return `${this.net}.${1 + Math.floor((index - 1) / 250)}.${1 + ((index - 1) % 250)}`;
+  }
+
+  get netnsPrefix(): string {
+    return `maclab${this.tag}-`;
+  }
+
+  /** The host side of a Mac's veth pair (the Mac side is its eth0). */
+  get vethPrefix(): string {
+    return `mlab${this.tag}-`;
+  }
+
+  netns = (name: string) => `${this.netnsPrefix}${name}`;
+  veth = (name: string) => `${this.vethPrefix}${name}`;
+  get state() { return join(this.dir, "state.json"); }
+  get base() { return join(this.dir, "base"); }
+  get boot() { return join(this.dir, "boot.sh"); }
+  get identityFile() { return join(this.dir, "id_ed25519"); }
+  get knownHostsFile() { return join(this.dir, "known_hosts"); }
+  host = (name: string) => join(this.dir, "hosts", name);
+}
 
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new LabError("the Mac lab needs root (namespaces, mounts, network): run it as root");
@@ -155,16 +180,22 @@ function shellQuote(arg: string): string {
 }
 
 export class Lab {
+  readonly l: Layout;
+
+  constructor(options: LabOptions = {}) {
+    this.l = new Layout(options);
+  }
+
   private async readState(): Promise<LabState | undefined> {
     try {
-      return JSON.parse(await readFile(paths.state, "utf8")) as LabState;
+      return JSON.parse(await readFile(this.l.state, "utf8")) as LabState;
     } catch {
       return undefined;
     }
   }
 
   private async writeState(state: LabState): Promise<void> {
-    await writeAtomic(paths.state, JSON.stringify(state, null, 2), 0o600);
+    await writeAtomic(this.l.state, JSON.stringify(state, null, 2), 0o600);
   }
 
   private async host(name: string): Promise<{ state: LabState; host: HostState }> {
@@ -184,25 +215,27 @@ export class Lab {
   async up({ hosts = 1 }: { hosts?: number } = {}): Promise<InventoryHost[]> {
     requireRoot();
     await ensurePackages();
-    if (!isMounted(LAB_DIR)) {
-      await mkdir(LAB_DIR, { recursive: true, mode: 0o700 });
-      await execa("mount", ["-t", "tmpfs", "-o", "mode=0700", "maclab", LAB_DIR]);
+    if (!isMounted(this.l.dir)) {
+      await mkdir(this.l.dir, { recursive: true, mode: 0o700 });
+      await execa("mount", ["-t", "tmpfs", "-o", "mode=0700", "maclab", this.l.dir]);
     }
     const state = (await this.readState()) ?? (await this.create());
+    // Rewritten each time, so a lab brought up by an older checkout boots with this one's script.
+    await writeAtomic(this.l.boot, BOOT_SCRIPT, 0o755);
 
     await this.ensureBridge();
     const added: HostState[] = [];
     for (let i = state.hosts.length + 1; i <= hosts; i++) {
-      added.push({ name: macName(i), index: i, address: addressOf(i), hostKey: "", cut: false });
+      added.push({ name: macName(i), index: i, address: this.l.address(i), hostKey: "", cut: false });
     }
     state.hosts.push(...added);
-    const hostsFile = etcHosts(state.hosts);
+    const hostsFile = etcHosts(this.l, state.hosts);
     const limit = pLimit(8);
     await this.addNetworks(added);
     await Promise.all(
       added.map((h) =>
         limit(async () => {
-          const d = paths.host(h.name);
+          const d = this.l.host(h.name);
           for (const sub of ["upper", "work", "root"]) await mkdir(join(d, sub), { recursive: true });
           h.hostKey = await seedMac({ upper: join(d, "upper"), hostname: `${h.name}.lab`, hosts: hostsFile });
         }),
@@ -214,7 +247,7 @@ export class Lab {
         state.hosts.filter((h) => !added.includes(h) && alive(h.pid)).map((h) => writeAtomic(`/proc/${h.pid}/root/etc/hosts`, hostsFile)),
       );
     }
-    await writeAtomic(paths.knownHostsFile, state.hosts.map((h) => `${h.name}.lab,${h.address} ${h.hostKey}\n`).join(""));
+    await writeAtomic(this.l.knownHostsFile, state.hosts.map((h) => `${h.name}.lab,${h.address} ${h.hostKey}\n`).join(""));
     await Promise.all(state.hosts.filter((h) => !alive(h.pid)).map((h) => limit(() => this.boot(h))));
     await this.writeState(state);
     await Promise.all(state.hosts.filter((h) => !h.cut).map((h) => until(`sshd on ${h.name}`, 30_000, () => sshdAnswers(h.address))));
@@ -224,15 +257,14 @@ export class Lab {
   /** First `up`: the lab's key pair, the boot script and the shared base layer. */
   private async create(): Promise<LabState> {
     const state: LabState = { hosts: [], createdNetnsDir: !existsSync(NETNS_DIR) };
-    await rm(paths.identityFile, { force: true });
-    await rm(`${paths.identityFile}.pub`, { force: true });
-    await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "mac-lab", "-f", paths.identityFile]);
-    await writeFile(paths.boot, BOOT_SCRIPT, { mode: 0o755 });
-    await rm(paths.base, { recursive: true, force: true });
-    await mkdir(paths.base);
+    await rm(this.l.identityFile, { force: true });
+    await rm(`${this.l.identityFile}.pub`, { force: true });
+    await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "mac-lab", "-f", this.l.identityFile]);
+    await rm(this.l.base, { recursive: true, force: true });
+    await mkdir(this.l.base);
     await buildBase({
-      root: paths.base,
-      adminPublicKey: await readFile(`${paths.identityFile}.pub`, "utf8"),
+      root: this.l.base,
+      adminPublicKey: await readFile(`${this.l.identityFile}.pub`, "utf8"),
       installUserland: installMacUserland,
     });
     await this.writeState(state);
@@ -240,10 +272,10 @@ export class Lab {
   }
 
   private async ensureBridge(): Promise<void> {
-    const { exitCode } = await execa("ip", ["link", "show", BRIDGE], { reject: false, stdout: "ignore", stderr: "ignore" });
+    const { exitCode } = await execa("ip", ["link", "show", this.l.bridge], { reject: false, stdout: "ignore", stderr: "ignore" });
     if (exitCode === 0) return;
     await execa("ip", ["-batch", "-"], {
-      input: [`link add ${BRIDGE} type bridge`, `addr add ${BRIDGE_ADDRESS}/${PREFIX_LENGTH} dev ${BRIDGE}`, `link set ${BRIDGE} up`, ""].join("\n"),
+      input: [`link add ${this.l.bridge} type bridge`, `addr add ${this.l.bridgeAddress}/${PREFIX_LENGTH} dev ${this.l.bridge}`, `link set ${this.l.bridge} up`, ""].join("\n"),
     });
   }
 
@@ -251,14 +283,14 @@ export class Lab {
   private async addNetworks(hosts: HostState[]): Promise<void> {
     if (!hosts.length) return;
     // Leftovers of an interrupted `up` would make `add` fail.
-    await execa("ip", ["-force", "-batch", "-"], { input: hosts.map((h) => `netns del ${netnsOf(h.name)}\n`).join(""), reject: false, stderr: "ignore" });
+    await execa("ip", ["-force", "-batch", "-"], { input: hosts.map((h) => `netns del ${this.l.netns(h.name)}\n`).join(""), reject: false, stderr: "ignore" });
     await execa("ip", ["-batch", "-"], {
       input: hosts
         .flatMap((h) => [
-          `netns add ${netnsOf(h.name)}`,
-          `link add ${vethOf(h.name)} type veth peer name eth0 netns ${netnsOf(h.name)}`,
-          `link set ${vethOf(h.name)} master ${BRIDGE}`,
-          `link set ${vethOf(h.name)} up`,
+          `netns add ${this.l.netns(h.name)}`,
+          `link add ${this.l.veth(h.name)} type veth peer name eth0 netns ${this.l.netns(h.name)}`,
+          `link set ${this.l.veth(h.name)} master ${this.l.bridge}`,
+          `link set ${this.l.veth(h.name)} up`,
           "",
         ])
         .join("\n"),
@@ -267,7 +299,7 @@ export class Lab {
     await Promise.all(
       hosts.map((h) =>
         limit(() =>
-          execa("ip", ["-n", netnsOf(h.name), "-batch", "-"], {
+          execa("ip", ["-n", this.l.netns(h.name), "-batch", "-"], {
             input: [`link set lo up`, `addr add ${h.address}/${PREFIX_LENGTH} dev eth0`, `link set eth0 up`, ""].join("\n"),
           }),
         ),
@@ -277,14 +309,13 @@ export class Lab {
 
   /** Power-on: namespaces, overlay root, tini as PID 1 running the launchd emulator. */
   private async boot(h: HostState): Promise<void> {
-    const d = paths.host(h.name);
+    const d = this.l.host(h.name);
     // tini is PID 1 (it reaps orphans, as launchd does on a Mac); the emulator is its only child.
     const init = ["/usr/bin/tini", "--", ...LAUNCHD_COMMAND];
-    const consoleLog = { file: join(d, "console.log"), append: true };
-    const argv = [`--net=${join(NETNS_DIR, netnsOf(h.name))}`, "--", "unshare", "--mount", "--uts", "--ipc", "--pid", "--fork", "--propagation", "private", "--",
-      "bash", paths.boot, h.name, `${h.name}.lab`, paths.base, join(d, "upper"), join(d, "work"), join(d, "root"), "--", ...init];
+    const argv = [`--net=${join(NETNS_DIR, this.l.netns(h.name))}`, "--", "unshare", "--mount", "--uts", "--ipc", "--pid", "--fork", "--propagation", "private", "--",
+      "bash", this.l.boot, join(d, "console.log"), h.name, `${h.name}.lab`, this.l.base, join(d, "upper"), join(d, "work"), join(d, "root"), "--", ...init];
     const child = execa("nsenter", argv, {
-      detached: true, cleanup: false, reject: false, stdin: "ignore", stdout: consoleLog, stderr: consoleLog, env: { PATH: MAC_PATH }, extendEnv: false,
+      detached: true, cleanup: false, reject: false, stdio: "ignore", env: { PATH: MAC_PATH }, extendEnv: false,
     });
     child.unref();
     h.unsharePid = child.pid;
@@ -313,6 +344,7 @@ export class Lab {
   async reboot(name: string, { graceMs = 10_000 }: { graceMs?: number } = {}): Promise<void> {
     requireRoot();
     const { state, host } = await this.host(name);
+    await writeAtomic(this.l.boot, BOOT_SCRIPT, 0o755);
     await this.halt(host, graceMs);
     await this.boot(host);
     await this.writeState(state);
@@ -331,7 +363,7 @@ export class Lab {
   private async setLink(name: string, up: boolean): Promise<void> {
     requireRoot();
     const { state, host } = await this.host(name);
-    await execa("ip", ["link", "set", vethOf(name), up ? "up" : "down"]);
+    await execa("ip", ["link", "set", this.l.veth(name), up ? "up" : "down"]);
     host.cut = !up;
     await this.writeState(state);
     if (up && alive(host.pid)) await until(`sshd on ${name}`, 30_000, () => sshdAnswers(host.address));
@@ -342,20 +374,20 @@ export class Lab {
     requireRoot();
     const state = await this.readState();
     // Each Mac's `unshare` holds its namespaces; killing its PID 1 ends every process in the Mac.
-    const unshares = labProcesses();
+    const unshares = labProcesses(this.l);
     for (const u of unshares) for (const c of childrenOf(u)) process.kill(c, "SIGKILL");
     await until("the Macs to power off", 20_000, () => unshares.every((p) => !alive(p)));
 
-    const namespaces = listNetns();
+    const namespaces = listNetns(this.l);
     if (namespaces.length) await execa("ip", ["-force", "-batch", "-"], { input: namespaces.map((n) => `netns del ${n}\n`).join(""), reject: false });
-    await execa("ip", ["link", "del", BRIDGE], { reject: false, stderr: "ignore" });
-    await until("the lab's links to go", 20_000, async () => !(await labLinks()).length);
-    if (state?.createdNetnsDir && !listNetns().length && existsSync(NETNS_DIR)) {
+    await execa("ip", ["link", "del", this.l.bridge], { reject: false, stderr: "ignore" });
+    await until("the lab's links to go", 20_000, async () => !(await labLinks(this.l)).length);
+    if (state?.createdNetnsDir && !listNetns(this.l).length && existsSync(NETNS_DIR)) {
       if (isMounted(NETNS_DIR)) await execa("umount", [NETNS_DIR]);
       await rm(NETNS_DIR, { recursive: true, force: true });
     }
-    if (isMounted(LAB_DIR)) await execa("umount", [LAB_DIR]);
-    await rm(LAB_DIR, { recursive: true, force: true });
+    if (isMounted(this.l.dir)) await execa("umount", [this.l.dir]);
+    await rm(this.l.dir, { recursive: true, force: true });
   }
 
   async status(): Promise<HostStatus[]> {
@@ -370,8 +402,8 @@ export class Lab {
       address: h.address,
       port: 22,
       user: ADMIN.name,
-      identityFile: paths.identityFile,
-      knownHostsFile: paths.knownHostsFile,
+      identityFile: this.l.identityFile,
+      knownHostsFile: this.l.knownHostsFile,
     }));
   }
 
@@ -406,9 +438,9 @@ export class Lab {
     const { host } = await this.host(name);
     return [
       "ssh",
-      "-i", paths.identityFile,
+      "-i", this.l.identityFile,
       "-o", "IdentitiesOnly=yes",
-      "-o", `UserKnownHostsFile=${paths.knownHostsFile}`,
+      "-o", `UserKnownHostsFile=${this.l.knownHostsFile}`,
       "-o", "StrictHostKeyChecking=yes",
       "-o", "BatchMode=yes",
       "-o", "ConnectTimeout=5",
@@ -425,24 +457,24 @@ export class Lab {
   }
 }
 
-function etcHosts(hosts: HostState[]): string {
+function etcHosts(l: Layout, hosts: HostState[]): string {
   return [
     "127.0.0.1\tlocalhost",
     "255.255.255.255\tbroadcasthost",
     "::1\tlocalhost",
-    `${BRIDGE_ADDRESS}\thost.lab`,
+    `${l.bridgeAddress}\thost.lab`,
     ...hosts.map((h) => `${h.address}\t${h.name}.lab ${h.name}`),
     "",
   ].join("\n");
 }
 
 /** The `unshare` processes of the lab's Macs (found by the boot script in their arguments, so also after a lost state). */
-function labProcesses(): number[] {
+function labProcesses(l: Layout): number[] {
   const found: number[] = [];
   for (const p of readdirNumeric("/proc")) {
     try {
       const argv = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
-      if (argv[0]?.endsWith("unshare") && argv.includes(paths.boot) && alive(p)) found.push(p);
+      if (argv[0]?.endsWith("unshare") && argv.includes(l.boot) && alive(p)) found.push(p);
     } catch {
       // exited meanwhile
     }
@@ -463,12 +495,12 @@ function readdirNumeric(dir: string): number[] {
 }
 
 /** The lab's network namespaces. */
-function listNetns(): string[] {
-  return existsSync(NETNS_DIR) ? readdirSync(NETNS_DIR).filter((n) => n.startsWith("maclab-")) : [];
+function listNetns(l: Layout): string[] {
+  return existsSync(NETNS_DIR) ? readdirSync(NETNS_DIR).filter((n) => n.startsWith(l.netnsPrefix)) : [];
 }
 
 /** The lab's links left in the host's namespace. */
-async function labLinks(): Promise<string[]> {
+async function labLinks(l: Layout): Promise<string[]> {
   const { stdout } = await execa("ip", ["-br", "link"]);
-  return stdout.split("\n").map((l) => l.split(/[\s@]/)[0]!).filter((n) => n === BRIDGE || n.startsWith("mlab-"));
+  return stdout.split("\n").map((l) => l.split(/[\s@]/)[0]!).filter((n) => n === l.bridge || n.startsWith(l.vethPrefix));
 }
