@@ -15,7 +15,8 @@ export interface Progress {
 /** Live progress for `names` on `stream`: redrawn in place on a TTY, plain lines otherwise. */
 export function progressDisplay(operation: Operation, names: readonly string[], stream: NodeJS.WriteStream): Progress {
   const state = new Map<string, MacResult | "running" | "waiting">(names.map((n) => [n, "waiting"]));
-  if (!stream.isTTY) {
+  // A terminal of unknown size (rows 0, as under `script`) cannot be redrawn in place.
+  if (!stream.isTTY || !(stream.rows > 0)) {
     return {
       update(name, result) {
         if (result) stream.write(`${name}: ${result.outcome}: ${result.summary}\n`);
@@ -28,9 +29,10 @@ export function progressDisplay(operation: Operation, names: readonly string[], 
   const draw = () => {
     const values = [...state.values()];
     const count = (what: string) => values.filter((v) => (typeof v === "string" ? v : v.outcome) === what).length;
-    const header = `mac-postfix ${operation}: ${count("done")} done, ${count("drift")} drift, ${count("failed")} failed, ${count("running")} running, ${count("waiting")} waiting`;
-    const lines = [...state].map(([name, v]) => `  ${name.padEnd(width)}  ${typeof v === "string" ? v.padEnd(7) : `${v.outcome.padEnd(7)}  ${v.summary}`}`);
-    render([header, ...lines].join("\n"));
+    const totals = `mac-postfix ${operation}: ${count("done")} done, ${count("drift")} drift, ${count("failed")} failed, ${count("running")} running, ${count("waiting")} waiting`;
+    const lines = [...state].map(([name, v]) => `  ${name.padEnd(width)}  ${typeof v === "string" ? v : `${v.outcome.padEnd(7)}  ${v.summary}`}`);
+    // Totals last: log-update drops the top lines of a display taller than the terminal.
+    render([...lines, totals].join("\n"));
   };
   draw();
   return {
@@ -40,6 +42,7 @@ export function progressDisplay(operation: Operation, names: readonly string[], 
     },
     done() {
       render.clear();
+      render.done();
     },
   };
 }

@@ -133,6 +133,21 @@ describe("MacFleet synth", () => {
     assert.equal(existsSync(`${file}.ledger.json`), false);
   });
 
+  test("the composed example: the fleet after a change record, a deployment record after it, per-Mac outputs", async () => {
+    await import("../../stacks/composed.js");
+    const { buildStacks } = await import("../../stacks/registry.js");
+    const file = inventoryFile({ hosts });
+    const [stack] = buildStacks(Testing.app(), { MAC_POSTFIX_STACKS: "fleet-composed", MAC_POSTFIX_INVENTORY: file });
+    const json = JSON.parse(Testing.synth(stack!)) as Synthesized & { output: Record<string, { value: unknown }>; resource: { terraform_data: Record<string, { depends_on?: string[]; input?: unknown }> } };
+    const segment17 = Object.keys(json.output).find((o) => o.startsWith("mac17_lab_") && o.endsWith("_label"))!.replace(/_label$/, "");
+    assert.deepEqual(json.output.mac1_smtp_endpoint!.value, "10.0.0.1:25");
+    assert.deepEqual(json.output.mac1_label!.value, "org.postfix.in");
+    assert.deepEqual(json.output.mac1_config_directory!.value, "/etc/postfix-in");
+    assert.deepEqual(json.output[`${segment17}_smtp_endpoint`]!.value, "10.0.0.17:25");
+    assert.deepEqual(json.resource.terraform_data.mac1_instance!.depends_on, ["terraform_data.change"]);
+    assert.deepEqual(json.resource.terraform_data.deployment!.depends_on!.sort(), [`terraform_data.${segment17}_readiness`, "terraform_data.mac1_readiness"].sort());
+  });
+
   test("split by site: one stack per site, each with its own backend", () => {
     const file = inventoryFile({
       hosts: [
