@@ -181,6 +181,8 @@ function shellQuote(arg: string): string {
 
 export class Lab {
   readonly l: Layout;
+  /** Whether this object's `up` created the lab (then `release` takes it down). */
+  private created = false;
 
   constructor(options: LabOptions = {}) {
     this.l = new Layout(options);
@@ -219,7 +221,11 @@ export class Lab {
       await mkdir(this.l.dir, { recursive: true, mode: 0o700 });
       await execa("mount", ["-t", "tmpfs", "-o", "mode=0700", "maclab", this.l.dir]);
     }
-    const state = (await this.readState()) ?? (await this.create());
+    let state = await this.readState();
+    if (!state) {
+      state = await this.create();
+      this.created = true;
+    }
     // Rewritten each time, so a lab brought up by an older checkout boots with this one's script.
     await writeAtomic(this.l.boot, BOOT_SCRIPT, 0o755);
 
@@ -367,6 +373,11 @@ export class Lab {
     host.cut = !up;
     await this.writeState(state);
     if (up && alive(host.pid)) await until(`sshd on ${name}`, 30_000, () => sshdAnswers(host.address));
+  }
+
+  /** For test files: takes the lab down if this object brought it up, unless MAC_LAB_KEEP=1 leaves it for the next file. */
+  async release(): Promise<void> {
+    if (this.created && process.env.MAC_LAB_KEEP !== "1") await this.down();
   }
 
   /** Removes every process, mount, network namespace, link, address and file the lab made; idempotent. */
