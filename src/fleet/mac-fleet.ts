@@ -2,7 +2,6 @@ import { Annotations, type ITerraformDependable, TerraformResource, TerraformSta
 import { Construct } from "constructs";
 import { MacHost, type MacHostProps, type MacResourceType } from "../constructs/mac-host.js";
 import { PostfixInputInstance } from "../constructs/postfix-input-instance.js";
-import { validateEnum } from "../validation.js";
 import { readInventory, type FleetMac, type Inventory, type InventoryDocument } from "./inventory.js";
 import { ledgerPathFor, updateLedger, type VanishedMac } from "./ledger.js";
 import { inScratchStack } from "./scratch.js";
@@ -66,9 +65,9 @@ export class MacFleet extends Construct {
 
   constructor(scope: Construct, id: string, props: MacFleetProps) {
     super(scope, id);
-    const where = this.node.path;
     this.inventory = readInventory(props.inventory, props.defaults);
-    const resourceType = validateEnum(where, "resourceType", props.resourceType ?? "terraform_data", ["terraform_data", "null_resource"] as const);
+    // MacHost validates it.
+    const resourceType = props.resourceType ?? "terraform_data";
     const inSite = (mac: FleetMac) => props.site === undefined || (mac.site ?? DEFAULT_SITE) === props.site;
 
     const members = new Map<string, FleetMember>();

@@ -84,13 +84,14 @@ describe("a fleet of six Macs, end to end", { concurrency: false }, () => {
     // `script` gives the command a pty; stty gives it a size (log-update needs the row count).
     const command = `stty rows 40 cols 120; ${join(ROOT, "node_modules/.bin/tsx")} ${join(ROOT, "test/fleet/fleet-cli.ts")} status --inventory ${inventoryFile}`;
     const run = await execa("script", ["-qec", command, "/dev/null"], { reject: false });
-    const screen = run.stdout.replaceAll("\r", "");
-    assert.equal(run.exitCode, 0, screen);
+    const raw = run.stdout.replaceAll("\r", "");
+    assert.equal(run.exitCode, 0, raw);
+    assert.match(raw, /\u001b\[2K/); // redrawn in place
+    const screen = raw.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "");
     assert.match(screen, /^ {2}mac11 {2}waiting$/m);
     assert.match(screen, /^ {2}mac16 {2}done {5}postfix-in\/postfix-script: the Postfix mail system is running/m);
     assert.match(screen, /mac-postfix status: 0 done, 0 drift, 0 failed, 0 running, 6 waiting/);
     assert.match(screen, /mac-postfix status: 6 done, 0 drift, 0 failed, 0 running, 0 waiting/);
-    assert.match(screen, /\u001b\[2K/); // redrawn in place
     assert.match(screen, /^status: 6 Macs: 6 done, 0 drift, 0 failed$/m);
   });
 
