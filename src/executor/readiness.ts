@@ -33,12 +33,12 @@ export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Pro
     const state = await jobState(ctx, service);
     return state && (!spec.expectRunning || state.state === "running") ? state : false;
   });
-  ctx.note(`job ${service}: ${job.state ?? "loaded"}${job.pid ? ` (pid ${job.pid})` : ""}: confirmed`);
+  ctx.log(`confirm job ${service} ${job.state ?? "loaded"}${job.pid ? ` (pid ${job.pid})` : ""}`, false);
   await waitFor(`postfix -c ${spec.instance.configDirectory} status`, () => masterRunning(ctx, spec.instance.configDirectory));
-  ctx.note("postfix status: confirmed");
+  ctx.log("confirm postfix status", false);
   if (spec.smtp) {
     const { address, port } = spec.smtp;
     const greeting = await waitFor(`SMTP greeting at ${address}:${port}`, () => smtpGreeting(address, port));
-    ctx.note(`SMTP ${address}:${port}: ${greeting.banner}: confirmed`);
+    ctx.log(`confirm SMTP ${address}:${port} "${greeting.banner}"`, false);
   }
 }

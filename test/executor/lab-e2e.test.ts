@@ -1,0 +1,285 @@
+/**
+ * The executor end to end on simulated Macs over real SSH: real postmulti, postconf, Postfix,
+ * sshd, sudo and the lab's launchd, on a private lab instance. Each test removes what it creates.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { execa } from "execa";
+import { runStep, jobState, smtpGreeting, StepContext, transportFor, type Transport } from "../../src/executor/index.js";
+import { withMacLock } from "../../src/executor/lock.js";
+import type { HostSpec, StepAction, StepSpec } from "../../src/spec.js";
+import { Lab, type InventoryHost } from "../lab/lab.js";
+import * as s from "./lab-specs.js";
+
+/** A private lab instance ("e"): nobody else's instances compete for these Macs' port 25. */
+const lab = new Lab({ instance: "e" });
+let macs: InventoryHost[];
+const testAddress = (mac: InventoryHost) => mac.address;
+
+async function step(spec: StepSpec, action: StepAction = "apply"): Promise<string[]> {
+  const lines: string[] = [];
+  await runStep(spec, action, { log: (line) => lines.push(line) });
+  return lines;
+}
+
+async function macSh(mac: InventoryHost, script: string, ...args: string[]) {
+  return lab.exec(mac.name, ["/bin/sh", "-c", script, "sh", ...args]);
+}
+
+async function postconfH(mac: InventoryHost, dir: string, name: string): Promise<string> {
+  return String((await lab.exec(mac.name, ["/usr/sbin/postconf", "-c", dir, "-h", name], { reject: true })).stdout);
+}
+
+async function postmultiList(mac: InventoryHost): Promise<string> {
+  return String((await lab.exec(mac.name, ["/usr/sbin/postmulti", "-l"], { reject: true })).stdout);
+}
+
+/** Everything a full deploy of one instance runs, in order; destroy runs it backwards. */
+function recipe(mac: InventoryHost, host: HostSpec, name: string, label: string, settings: Record<string, string> = {}, onDestroy: s.OnDestroyPolicy = "refuse-if-queued") {
+  return [
+    s.queueGuardStep(host, name, onDestroy),
+    s.instanceStep(host, name, onDestroy),
+    s.configStep(host, name, { master_service_disable: "", authorized_submit_users: "root", inet_interfaces: testAddress(mac), ...settings }),
+    s.jobStep(host, label, s.supervisedPlist(label, `/etc/${name}`)),
+    s.readinessStep(host, name, label, { address: testAddress(mac), port: 25 }),
+  ];
+}
+
+async function deploy(steps: StepSpec[]): Promise<string[]> {
+  const lines: string[] = [];
+  for (const spec of steps) lines.push(...(await step(spec)));
+  return lines;
+}
+
+async function teardown(steps: StepSpec[]): Promise<string[]> {
+  const lines: string[] = [];
+  for (const spec of [...steps].reverse()) lines.push(...(await step(spec, "destroy")));
+  return lines;
+}
+
+/** Removes whatever a test left on the Mac, whatever state it is in. */
+async function scrub(mac: InventoryHost, name: string, label: string): Promise<void> {
+  await macSh(mac, `launchctl bootout "system/$2" 2>/dev/null; rm -f "/Library/LaunchDaemons/$2.plist"
+    postfix -c "/etc/$1" stop 2>/dev/null; postmulti -i "$1" -e disable 2>/dev/null; postmulti -i "$1" -e destroy 2>/dev/null
+    postmulti -i "$1" -e import 2>/dev/null; postmulti -i "$1" -e disable 2>/dev/null; postmulti -i "$1" -e destroy 2>/dev/null
+    rm -rf "/etc/$1" "/var/spool/$1" "/var/lib/$1"; true`, name, label);
+}
+
+/** Queues one message in the instance (inside the Mac, as root, through its own sendmail/postdrop). */
+async function queueMessage(mac: InventoryHost, dir: string): Promise<void> {
+  const result = await lab.exec(mac.name, ["/usr/sbin/sendmail", "-C", dir, "-f", "root", "nobody@example.invalid"], {
+    input: "Subject: held\n\nkeep me\n",
+  });
+  assert.equal(result.exitCode, 0, String(result.stderr));
+}
+
+async function queueFiles(mac: InventoryHost, name: string): Promise<number> {
+  const r = await macSh(mac, `find "/var/spool/$1/maildrop" "/var/spool/$1/incoming" "/var/spool/$1/active" "/var/spool/$1/deferred" "/var/spool/$1/hold" -type f 2>/dev/null | wc -l`, name);
+  return Number(String(r.stdout).trim());
+}
+
+const changedLines = (lines: string[]) => lines.filter((l) => l.endsWith(": changed"));
+
+describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
+  before(async () => {
+    macs = await lab.up({ hosts: 2 });
+  });
+  after(async () => lab.release());
+
+  describe("deploy, update and destroy", () => {
+    const name = "postfix-xa";
+    const label = "org.mac-postfix.test.xa";
+    let mac: InventoryHost;
+    let host: HostSpec;
+    before(async () => {
+      mac = macs[0]!;
+      host = s.sshHost(mac);
+      await scrub(mac, name, label);
+    });
+    after(async () => scrub(mac, name, label));
+
+    it("deploys: instance listed and enabled, settings applied, plist root:wheel 0644, job running, SMTP 220", async () => {
+      const lines = await deploy(recipe(mac, host, name, label));
+      assert.ok(lines.includes(`[${mac.name}] instance ${name}: create: changed`), lines.join("\n"));
+      assert.match(await postmultiList(mac), new RegExp(`^${name}\\s+mta\\s+y\\s+/etc/${name}$`, "m"));
+      assert.equal(await postconfH(mac, `/etc/${name}`, "inet_interfaces"), testAddress(mac));
+      assert.equal(await postconfH(mac, `/etc/${name}`, "authorized_submit_users"), "root");
+      assert.equal(await postconfH(mac, `/etc/${name}`, "master_service_disable"), "");
+      const stat = await lab.exec(mac.name, ["stat", "-c", "%U:%G %a", `/Library/LaunchDaemons/${label}.plist`], { reject: true });
+      assert.equal(stat.stdout, "root:wheel 644");
+      const content = await lab.exec(mac.name, ["cat", `/Library/LaunchDaemons/${label}.plist`], { reject: true });
+      assert.equal(String(content.stdout).trimEnd(), s.supervisedPlist(label, `/etc/${name}`).trimEnd());
+      const print = await lab.exec(mac.name, ["launchctl", "print", `system/${label}`], { reject: true });
+      assert.match(String(print.stdout), /state = running/);
+      assert.match((await smtpGreeting(testAddress(mac), 25)).banner, /^220 /);
+    });
+
+    it("a second deploy of the same configuration changes nothing", async () => {
+      const lines = await deploy(recipe(mac, host, name, label));
+      assert.deepEqual(changedLines(lines), []);
+      assert.ok(lines.every((l) => l.endsWith(": no change")), lines.join("\n"));
+    });
+
+    it("a settings update reloads in place: master keeps its PID; a dropped setting is reverted", async () => {
+      const transport = transportFor(host);
+      const ctx = new StepContext(host, transport, "test");
+      try {
+        const before = await jobState(ctx, `system/${label}`);
+        assert.ok(before?.pid);
+        const steps = recipe(mac, host, name, label, { smtpd_banner: "$myhostname ESMTP test-banner", message_size_limit: "2048000" });
+        const lines = await deploy(steps);
+        assert.ok(lines.includes(`[${mac.name}] instance-config ${name}: set smtpd_banner: changed`), lines.join("\n"));
+        assert.ok(lines.includes(`[${mac.name}] instance-config ${name}: reload: changed`));
+        assert.equal(await postconfH(mac, `/etc/${name}`, "message_size_limit"), "2048000");
+        assert.equal((await jobState(ctx, `system/${label}`))?.pid, before.pid);
+          assert.match((await smtpGreeting(testAddress(mac), 25)).banner, /test-banner/);
+
+        const dropped = await deploy(recipe(mac, host, name, label, { message_size_limit: "2048000" }));
+        assert.ok(dropped.includes(`[${mac.name}] instance-config ${name}: revert smtpd_banner: changed`), dropped.join("\n"));
+        const explicit = await lab.exec(mac.name, ["/usr/sbin/postconf", "-c", `/etc/${name}`, "-n", "smtpd_banner"]);
+        assert.equal(explicit.stdout, "");
+        assert.equal((await jobState(ctx, `system/${label}`))?.pid, before.pid);
+      } finally {
+        await transport.dispose();
+      }
+    });
+
+    it("a setting postfix check rejects restores main.cf and fails with Postfix's own message", async () => {
+      const mainCf = async () => (await lab.exec(mac.name, ["cat", `/etc/${name}/main.cf`], { reject: true })).stdout;
+      const previous = await mainCf();
+      const bad = s.configStep(host, name, { master_service_disable: "", authorized_submit_users: "root", inet_interfaces: testAddress(mac), default_process_limit: "lots" });
+      await assert.rejects(step(bad), (error: Error) => {
+        assert.match(error.message, new RegExp(`^\\[${mac.name}\\] instance-config ${name}: settings failed: .*postfix -c /etc/${name} check`));
+        assert.match(error.message, /default_process_limit/);
+        assert.match(error.message, /bad numerical configuration|fatal/);
+        return true;
+      });
+      assert.equal(await mainCf(), previous);
+      assert.equal(await postconfH(mac, `/etc/${name}`, "default_process_limit"), "100");
+      assert.match((await smtpGreeting(testAddress(mac), 25)).banner, /^220 /);
+    });
+
+    it("a changed plist boots the job out and in again with the new definition", async () => {
+      const transport = transportFor(host);
+      const ctx = new StepContext(host, transport, "test");
+      try {
+        const before = await jobState(ctx, `system/${label}`);
+        const xml = s.supervisedPlist(label, `/etc/${name}`, { ThrottleInterval: 5 });
+        const lines = await step(s.jobStep(host, label, xml));
+        assert.ok(lines.includes(`[${mac.name}] launch-job ${label}: bootout (plist changed): changed`), lines.join("\n"));
+        assert.ok(lines.includes(`[${mac.name}] launch-job ${label}: bootstrap: changed`));
+        const after = await jobState(ctx, `system/${label}`);
+        assert.equal(after?.state, "running");
+        assert.notEqual(after?.pid, before?.pid);
+        const content = await lab.exec(mac.name, ["cat", `/Library/LaunchDaemons/${label}.plist`], { reject: true });
+        assert.match(String(content.stdout), /ThrottleInterval/);
+        assert.deepEqual(changedLines(await step(s.jobStep(host, label, xml))), []);
+      } finally {
+        await transport.dispose();
+      }
+    });
+
+    it("destroy with mail queued refuses by default, names the count and changes nothing", async () => {
+      await queueMessage(mac, `/etc/${name}`);
+      const listed = await postmultiList(mac);
+      const mainCf = (await lab.exec(mac.name, ["cat", `/etc/${name}/main.cf`])).stdout;
+      await assert.rejects(step(s.queueGuardStep(host, name), "destroy"), /\d+ message\(s\) queued in postfix-xa on mac1/);
+      await assert.rejects(step(s.instanceStep(host, name), "destroy"), /1 message\(s\) queued in postfix-xa on mac1/);
+      assert.equal(await postmultiList(mac), listed);
+      assert.equal((await lab.exec(mac.name, ["cat", `/etc/${name}/main.cf`])).stdout, mainCf);
+      assert.equal(await queueFiles(mac, name), 1);
+    });
+
+    it("discard-queue deletes the mail and every file; destroying again is fine", async () => {
+      const steps = recipe(mac, host, name, label, {}, "discard-queue");
+      const lines = await teardown(steps);
+      assert.ok(lines.includes(`[${mac.name}] instance ${name}: discard 1 queued message(s): changed`), lines.join("\n"));
+      assert.doesNotMatch(await postmultiList(mac), new RegExp(name));
+      const left = await macSh(mac, `ls -d "/etc/$1" "/var/spool/$1" "/var/lib/$1" "/Library/LaunchDaemons/$2.plist" 2>/dev/null; true`, name, label);
+      assert.equal(left.stdout, "");
+      const print = await lab.exec(mac.name, ["launchctl", "print", `system/${label}`]);
+      assert.equal(print.exitCode, 113);
+      assert.deepEqual(changedLines(await teardown(steps)), []);
+    });
+  });
+
+  describe("deport", () => {
+    const name = "postfix-xd";
+    const label = "org.mac-postfix.test.xd";
+    let mac: InventoryHost;
+    before(async () => {
+      mac = macs[1]!;
+      await scrub(mac, name, label);
+    });
+    after(async () => scrub(mac, name, label));
+
+    it("keeps every file, queued mail included, and only leaves postmulti's list", async () => {
+      const host = s.sshHost(mac);
+      const steps = recipe(mac, host, name, label, {}, "deport");
+      await deploy(steps);
+      await step(s.jobStep(host, label, s.supervisedPlist(label, `/etc/${name}`)), "destroy");
+      await queueMessage(mac, `/etc/${name}`);
+      const files = async () => (await macSh(mac, `find "/etc/$1" "/var/spool/$1" -type f | sort`, name)).stdout;
+      const before = await files();
+      const lines = await teardown(steps);
+      assert.ok(lines.includes(`[${mac.name}] instance ${name}: deport: changed`), lines.join("\n"));
+      assert.doesNotMatch(await postmultiList(mac), new RegExp(`^${name}`, "m"));
+      assert.equal(await files(), before);
+      assert.equal(await queueFiles(mac, name), 1);
+      assert.deepEqual(changedLines(await teardown(steps)), []);
+    });
+  });
+
+  describe("the Mac lock", () => {
+    it("a step waits while another deploy holds the lock, then runs", async () => {
+      const mac = macs[1]!;
+      const host = s.sshHost(mac);
+      const holder: Transport = transportFor(host);
+      const lines: string[] = [];
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let waited!: () => void;
+      const waiting = new Promise<void>((resolve) => (waited = resolve));
+      try {
+        const holding = withMacLock(holder, () => held);
+        // Give the holder the lock first: it answers "locked" before the step even starts.
+        await new Promise((r) => setTimeout(r, 1500));
+        const running = runStep(s.queueGuardStep(host, "postfix-xnone"), "destroy", {
+          log: (line) => {
+            lines.push(line);
+            if (line.includes("waiting for another deploy's lock")) waited();
+          },
+        });
+        await waiting;
+        assert.deepEqual(lines.filter((l) => !l.includes("waiting")), [], "the step ran while the lock was held");
+        release();
+        await holding;
+        await running;
+        assert.ok(lines.some((l) => l.endsWith("queue guard: no change")), lines.join("\n"));
+      } finally {
+        release?.();
+        await holder.dispose();
+      }
+    });
+
+    it("a deploy killed with SIGKILL does not leave the Mac locked", async () => {
+      const mac = macs[1]!;
+      const host = s.sshHost(mac);
+      const script = `
+        import { transportFor } from "${new URL("../../src/transport/index.ts", import.meta.url).pathname}";
+        import { withMacLock } from "${new URL("../../src/executor/lock.ts", import.meta.url).pathname}";
+        const t = transportFor(JSON.parse(process.env.HOST));
+        await withMacLock(t, async () => { console.log("holding"); await new Promise(() => {}); });`;
+      const child = execa("node", ["--import", "tsx", "--input-type=module", "-e", script], { env: { HOST: JSON.stringify(host) }, reject: false, cwd: new URL("../..", import.meta.url).pathname });
+      await new Promise<void>((resolve) => child.stdout!.on("data", (d) => String(d).includes("holding") && resolve()));
+      child.kill("SIGKILL");
+      await child;
+      const transport = transportFor(host);
+      try {
+        assert.equal(await withMacLock(transport, async () => "got it"), "got it");
+      } finally {
+        await transport.dispose();
+      }
+    });
+  });
+});
