@@ -1,5 +1,5 @@
 /**
- * A fleet of six simulated Macs (mac11..mac16) through the real cdktf CLI and the fleet commands:
+ * A fleet of six simulated Macs (mac1..mac6 of the fleet tests' lab) through the real cdktf CLI and the fleet commands:
  * deploy, a one-Mac settings change, verify (clean and drifted), every operation with a Mac cut
  * off, an invalid inventory, retirement, and destroy.
  */
@@ -12,7 +12,7 @@ import type { InventoryHost } from "../lab/lab.js";
 import type { MacResult } from "../../src/fleet/operations.js";
 import { CdktfProject, entry, lab, labDefaults, labMacs, onMac, onMacStatus, ROOT, touchedAddresses } from "./helpers.js";
 
-const NUMBERS = [11, 12, 13, 14, 15, 16];
+const NUMBERS = [1, 2, 3, 4, 5, 6];
 let macs: InventoryHost[];
 let project: CdktfProject;
 let inventoryFile: string;
@@ -22,8 +22,8 @@ let retired: object[] = [];
 function writeInventory(overrides: { hosts?: object[] } = {}): void {
   const live = macs.filter((m) => !retired.some((r) => (r as { name: string }).name === m.name));
   project.inventory({
-    defaults: { ...labDefaults(macs[0]!), settings: { mynetworks: "127.0.0.0/8, 10.89.0.0/16" } },
-    hosts: overrides.hosts ?? live.map((m) => entry(m, m.name === "mac12" ? { settings: settings12 } : {})),
+    defaults: { ...labDefaults(macs[0]!), settings: { mynetworks: "127.0.0.0/8, 10.0.0.0/8" } },
+    hosts: overrides.hosts ?? live.map((m) => entry(m, m.name === "mac2" ? { settings: settings12 } : {})),
     retired,
   });
 }
@@ -55,10 +55,14 @@ describe("a fleet of six Macs, end to end", { concurrency: false }, () => {
   });
 
   after(async () => {
-    await lab.restore("mac15").catch(() => undefined);
-    if (project) {
-      const run = await project.cdktf(["destroy", "fleet", "--auto-approve"], { MAC_POSTFIX_INVENTORY: inventoryFile, MAC_POSTFIX_STACKS: "fleet", MAC_POSTFIX_STATE_DIR: project.dir });
-      assert.equal(run.exitCode, 0, run.output);
+    await lab.restore("mac5").catch(() => undefined);
+    try {
+      if (project) {
+        const run = await project.cdktf(["destroy", "fleet", "--auto-approve"], { MAC_POSTFIX_INVENTORY: inventoryFile, MAC_POSTFIX_STACKS: "fleet", MAC_POSTFIX_STATE_DIR: project.dir });
+        assert.equal(run.exitCode, 0, run.output);
+      }
+    } finally {
+      await lab.release();
     }
   });
 
@@ -69,7 +73,7 @@ describe("a fleet of six Macs, end to end", { concurrency: false }, () => {
     for (const n of NUMBERS) assert.ok(touched.includes(`terraform_data.mac${n}_job`), `mac${n}_job in ${touched.join(" ")}`);
     for (const mac of macs) {
       assert.match(await onMac(mac.name, ["/usr/sbin/postmulti", "-l"]), /^postfix-in\s+mta\s+y\s+\/etc\/postfix-in$/m);
-      assert.equal(await setting(mac.name, "mynetworks"), "127.0.0.0/8, 10.89.0.0/16");
+      assert.equal(await setting(mac.name, "mynetworks"), "127.0.0.0/8, 10.0.0.0/8");
     }
   });
 
@@ -77,7 +81,7 @@ describe("a fleet of six Macs, end to end", { concurrency: false }, () => {
     const { exitCode, results, stderr } = await fleetCommand("verify");
     assert.deepEqual(results.map((r) => [r.name, r.outcome, r.differences]), macs.map((m) => [m.name, "done", []]));
     assert.equal(exitCode, 0);
-    assert.match(stderr, /^mac11: done: matches the inventory$/m);
+    assert.match(stderr, /^mac1: done: matches the inventory$/m);
   });
 
   test("on a terminal, a live per-Mac display with counts, then the table", async () => {
@@ -88,8 +92,8 @@ describe("a fleet of six Macs, end to end", { concurrency: false }, () => {
     assert.equal(run.exitCode, 0, raw);
     assert.match(raw, /\u001b\[2K/); // redrawn in place
     const screen = raw.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "");
-    assert.match(screen, /^ {2}mac11 {2}waiting$/m);
-    assert.match(screen, /^ {2}mac16 {2}done {5}postfix-in\/postfix-script: the Postfix mail system is running/m);
+    assert.match(screen, /^ {2}mac1 {2}waiting$/m);
+    assert.match(screen, /^ {2}mac6 {2}done {5}postfix-in\/postfix-script: the Postfix mail system is running/m);
     assert.match(screen, /mac-postfix status: 0 done, 0 drift, 0 failed, 0 running, 6 waiting/);
     assert.match(screen, /mac-postfix status: 6 done, 0 drift, 0 failed, 0 running, 0 waiting/);
     assert.match(screen, /^status: 6 Macs: 6 done, 0 drift, 0 failed$/m);
@@ -101,77 +105,77 @@ describe("a fleet of six Macs, end to end", { concurrency: false }, () => {
     writeInventory();
     const touched = touchedAddresses(await deploy());
     assert.ok(touched.length > 0);
-    assert.deepEqual(touched.filter((a) => !a.startsWith("terraform_data.mac12_")), []);
-    assert.equal(await setting("mac12", "message_size_limit"), "20480000");
-    assert.equal(await setting("mac11", "message_size_limit"), "10240000");
-    // The other Macs' masters were not restarted (nor mac12's: a settings change is a reload).
+    assert.deepEqual(touched.filter((a) => !a.startsWith("terraform_data.mac2_")), []);
+    assert.equal(await setting("mac2", "message_size_limit"), "20480000");
+    assert.equal(await setting("mac1", "message_size_limit"), "10240000");
+    // The other Macs' masters were not restarted (nor mac2's: a settings change is a reload).
     for (const mac of macs) assert.equal(await masterPid(mac.name), pids[mac.name], mac.name);
   });
 
   test("verify reports a setting changed by hand and a job booted out by hand", async () => {
-    await onMac("mac12", ["/usr/sbin/postconf", "-c", "/etc/postfix-in", "-e", "message_size_limit=1"]);
-    await onMac("mac13", ["/bin/launchctl", "bootout", "system/org.postfix.in"]);
+    await onMac("mac2", ["/usr/sbin/postconf", "-c", "/etc/postfix-in", "-e", "message_size_limit=1"]);
+    await onMac("mac3", ["/bin/launchctl", "bootout", "system/org.postfix.in"]);
     // bootout is asynchronous: wait until launchd has let the job go.
-    while ((await onMacStatus("mac13", ["/bin/launchctl", "print", "system/org.postfix.in"])).exitCode !== 113) await new Promise((r) => setTimeout(r, 250));
+    while ((await onMacStatus("mac3", ["/bin/launchctl", "print", "system/org.postfix.in"])).exitCode !== 113) await new Promise((r) => setTimeout(r, 250));
 
     const { exitCode, results } = await fleetCommand("verify");
     assert.equal(exitCode, 2);
-    assert.deepEqual(outcomes(results), { mac11: "done", mac12: "drift", mac13: "drift", mac14: "done", mac15: "done", mac16: "done" });
-    assert.deepEqual(results.find((r) => r.name === "mac12")!.differences, ['setting message_size_limit: "1", want "20480000"']);
-    const mac13 = results.find((r) => r.name === "mac13")!.differences;
-    assert.ok(mac13.includes("job system/org.postfix.in: not loaded"), mac13.join("\n"));
-    assert.ok(mac13.some((d) => d.startsWith("instance postfix-in: master not running")), mac13.join("\n"));
-    assert.ok(mac13.some((d) => d.startsWith("SMTP 10.89.1.13:25: no 220 greeting")), mac13.join("\n"));
+    assert.deepEqual(outcomes(results), { mac1: "done", mac2: "drift", mac3: "drift", mac4: "done", mac5: "done", mac6: "done" });
+    assert.deepEqual(results.find((r) => r.name === "mac2")!.differences, ['setting message_size_limit: "1", want "20480000"']);
+    const mac3 = results.find((r) => r.name === "mac3")!.differences;
+    assert.ok(mac3.includes("job system/org.postfix.in: not loaded"), mac3.join("\n"));
+    assert.ok(mac3.some((d) => d.startsWith("instance postfix-in: master not running")), mac3.join("\n"));
+    assert.ok(mac3.some((d) => d.startsWith(`SMTP ${macs[2]!.address}:25: no 220 greeting`)), mac3.join("\n"));
 
-    // Put both back: by hand on mac12, with `start` (bootstrap + kickstart) on mac13.
-    await onMac("mac12", ["/usr/sbin/postconf", "-c", "/etc/postfix-in", "-e", "message_size_limit=20480000"]);
-    const start = await fleetCommand("start", "--only", "mac13");
-    assert.deepEqual(outcomes(start.results), { mac13: "done" });
+    // Put both back: by hand on mac2, with `start` (bootstrap + kickstart) on mac3.
+    await onMac("mac2", ["/usr/sbin/postconf", "-c", "/etc/postfix-in", "-e", "message_size_limit=20480000"]);
+    const start = await fleetCommand("start", "--only", "mac3");
+    assert.deepEqual(outcomes(start.results), { mac3: "done" });
     const again = await fleetCommand("verify");
     assert.equal(again.exitCode, 0, JSON.stringify(again.results, null, 2));
   });
 
   test("every operation with one Mac cut off: that Mac failed, the rest done", async () => {
-    await lab.cut("mac15");
+    await lab.cut("mac5");
     try {
       for (const operation of ["status", "reload", "flush", "verify", "stop", "start"]) {
         const { exitCode, results, stderr } = await fleetCommand(operation, "--parallel", "6");
-        assert.deepEqual(outcomes(results), { mac11: "done", mac12: "done", mac13: "done", mac14: "done", mac15: "failed", mac16: "done" }, `${operation}: ${JSON.stringify(results, null, 2)}`);
-        assert.match(results.find((r) => r.name === "mac15")!.summary, /ssh to admin@10\.89\.1\.15(:22)? failed/, operation);
+        assert.deepEqual(outcomes(results), { mac1: "done", mac2: "done", mac3: "done", mac4: "done", mac5: "failed", mac6: "done" }, `${operation}: ${JSON.stringify(results, null, 2)}`);
+        assert.ok(results.find((r) => r.name === "mac5")!.summary.startsWith(`ssh to admin@${macs[4]!.address}`), operation);
         assert.equal(exitCode, 1, operation);
-        assert.match(stderr, /^mac15: failed: ssh to /m, operation);
+        assert.match(stderr, /^mac5: failed: ssh to /m, operation);
       }
     } finally {
-      await lab.restore("mac15");
+      await lab.restore("mac5");
     }
     // stop then start left every reachable Mac serving.
-    const { results } = await fleetCommand("status", "--only", "mac11,mac14");
-    assert.deepEqual(outcomes(results), { mac11: "done", mac14: "done" });
+    const { results } = await fleetCommand("status", "--only", "mac1,mac4");
+    assert.deepEqual(outcomes(results), { mac1: "done", mac4: "done" });
   });
 
   test("an invalid inventory deploys nothing", async () => {
     const state = readFileSync(join(project.dir, "fleet.tfstate"), "utf8");
     const pids = await Promise.all(macs.map((m) => masterPid(m.name)));
-    writeInventory({ hosts: [...macs.map((m) => entry(m)), { name: "mac12", address: "10.89.1.99", port: "22" }] });
+    writeInventory({ hosts: [...macs.map((m) => entry(m)), { name: "mac2", address: "10.89.1.99", port: "22" }] });
     const run = await project.cdktf(["deploy", "fleet", "--auto-approve"], { MAC_POSTFIX_INVENTORY: inventoryFile, MAC_POSTFIX_STACKS: "fleet", MAC_POSTFIX_STATE_DIR: project.dir });
     assert.notEqual(run.exitCode, 0);
-    assert.match(run.output, /fleet\.yaml: hosts\[6\] \(mac12\): port: must be an integer \(got "22"\)/);
-    assert.match(run.output, /fleet\.yaml: hosts\[6\] \(mac12\): name: duplicate name \(first at hosts\[1\] \(mac12\)\)/);
+    assert.match(run.output, /fleet\.yaml: hosts\[6\] \(mac2\): port: must be an integer \(got "22"\)/);
+    assert.match(run.output, /fleet\.yaml: hosts\[6\] \(mac2\): name: duplicate name \(first at hosts\[1\] \(mac2\)\)/);
     assert.deepEqual(touchedAddresses(run.output), []);
     assert.equal(readFileSync(join(project.dir, "fleet.tfstate"), "utf8"), state);
     assert.deepEqual(await Promise.all(macs.map((m) => masterPid(m.name))), pids);
   });
 
   test("retiring a Mac tears it down; the next deploy is a no-op", async () => {
-    retired = [{ name: "mac16" }];
+    retired = [{ name: "mac6" }];
     writeInventory();
     const touched = touchedAddresses(await deploy());
-    assert.deepEqual(touched, ["config", "instance", "job", "queue_guard", "readiness"].map((s) => `terraform_data.mac16_${s}`));
-    assert.doesNotMatch(await onMac("mac16", ["/usr/sbin/postmulti", "-l"]), /postfix-in/);
-    assert.equal((await onMacStatus("mac16", ["/bin/launchctl", "print", "system/org.postfix.in"])).exitCode, 113);
-    assert.equal((await onMacStatus("mac16", ["test", "-e", "/Library/LaunchDaemons/org.postfix.in.plist"])).exitCode, 1);
+    assert.deepEqual(touched, ["config", "instance", "job", "queue_guard", "readiness"].map((s) => `terraform_data.mac6_${s}`));
+    assert.doesNotMatch(await onMac("mac6", ["/usr/sbin/postmulti", "-l"]), /postfix-in/);
+    assert.equal((await onMacStatus("mac6", ["/bin/launchctl", "print", "system/org.postfix.in"])).exitCode, 113);
+    assert.equal((await onMacStatus("mac6", ["test", "-e", "/Library/LaunchDaemons/org.postfix.in.plist"])).exitCode, 1);
     const state = JSON.parse(readFileSync(join(project.dir, "fleet.tfstate"), "utf8")) as { resources: { name: string }[] };
-    assert.deepEqual(state.resources.filter((r) => r.name.startsWith("mac16_")), []);
+    assert.deepEqual(state.resources.filter((r) => r.name.startsWith("mac6_")), []);
 
     const second = await deploy();
     assert.deepEqual(touchedAddresses(second), []);

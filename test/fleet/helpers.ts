@@ -9,12 +9,10 @@ import { Lab, type InventoryHost } from "../lab/lab.js";
 export const ROOT = resolve(import.meta.dirname, "../..");
 const BIN = join(ROOT, "node_modules", ".bin");
 
-export const lab = new Lab();
+/** The fleet tests' own lab instance ("f"): no other test deploys to its Macs. Test files `release()` it. */
+export const lab = new Lab({ instance: "f" });
 
-/**
- * The lab's Macs with these numbers (bringing the lab up to the highest one). Fleet tests use
- * numbers no other test uses, so they never deploy over another test's instance.
- */
+/** The lab's Macs with these numbers (bringing the lab up to the highest one). */
 export async function labMacs(numbers: readonly number[]): Promise<InventoryHost[]> {
   if (process.getuid?.() !== 0) throw new Error("the fleet's end-to-end tests need root for the Mac lab: run them as root");
   await lab.up({ hosts: Math.max(...numbers) });

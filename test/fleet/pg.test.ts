@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { execa } from "execa";
 import type { InventoryHost } from "../lab/lab.js";
-import { CdktfProject, entry, labDefaults, labMacs, onMac, touchedAddresses } from "./helpers.js";
+import { CdktfProject, entry, lab, labDefaults, labMacs, onMac, touchedAddresses } from "./helpers.js";
 
 const PG_BIN = "/usr/lib/postgresql/15/bin";
 let pgDir: string;
@@ -41,7 +41,7 @@ function project(): CdktfProject {
 
 describe("a fleet split by site, state in PostgreSQL", { concurrency: false }, () => {
   before(async () => {
-    macs = await labMacs([17, 18]);
+    macs = await labMacs([1, 2]);
     pgDir = mkdtempSync(join(tmpdir(), "fleet-pg-"));
     const postgres = await execa("id", ["-u", "postgres"]);
     chownSync(pgDir, Number(postgres.stdout), Number((await execa("id", ["-g", "postgres"])).stdout));
@@ -64,19 +64,20 @@ describe("a fleet split by site, state in PostgreSQL", { concurrency: false }, (
         await asPostgres([`${PG_BIN}/pg_ctl`, "-D", join(pgDir, "data"), "-w", "-m", "fast", "stop"]).catch(() => undefined);
         rmSync(pgDir, { recursive: true, force: true });
       }
+      await lab.release();
     }
   });
 
   test("one stack per site deploys in parallel, each into its own database", async () => {
     const p = project();
     const output = await p.deploy(["fleet-*", "--parallelism", "2"], { FLEET_INVENTORY: join(p.dir, "fleet.yaml") });
-    assert.deepEqual(touchedAddresses(output), [...["config", "instance", "job", "queue_guard", "readiness"].flatMap((s) => [`terraform_data.mac17_${s}`, `terraform_data.mac18_${s}`])].sort());
+    assert.deepEqual(touchedAddresses(output), [...["config", "instance", "job", "queue_guard", "readiness"].flatMap((s) => [`terraform_data.mac1_${s}`, `terraform_data.mac2_${s}`])].sort());
     const east = await sql("fleet_east", "select data from terraform_remote_state.states where name = 'default'");
     const west = await sql("fleet_west", "select data from terraform_remote_state.states where name = 'default'");
-    assert.match(east, /"name": "mac17_job"/);
-    assert.doesNotMatch(east, /mac18_/);
-    assert.match(west, /"name": "mac18_job"/);
-    assert.doesNotMatch(west, /mac17_/);
+    assert.match(east, /"name": "mac1_job"/);
+    assert.doesNotMatch(east, /mac2_/);
+    assert.match(west, /"name": "mac2_job"/);
+    assert.doesNotMatch(west, /mac1_/);
     for (const mac of macs) assert.match(await onMac(mac.name, ["/usr/sbin/postmulti", "-l"]), /^postfix-in\s+mta\s+y\s+\/etc\/postfix-in$/m);
   });
 
