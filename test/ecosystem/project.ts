@@ -55,7 +55,8 @@ export async function ecoProject(spec: EcoStack, { installed = false, env: extra
   };
 }
 
-async function layOutAsCdktnUser(modules: string): Promise<void> {
+/** node_modules as `npm install cdktf-mac-postfix cdktf@npm:cdktn@^0.24` would leave it (see the top). */
+export async function layOutAsCdktnUser(modules: string): Promise<void> {
   await mkdir(join(modules, "@cdktf"), { recursive: true });
   const link = (from: string, name: string) => symlink(join(MODULES, from), join(modules, name));
   for (const name of await readdir(MODULES)) if (name !== "cdktf" && name !== "@cdktf") await link(name, name);

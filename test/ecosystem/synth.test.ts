@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -15,7 +15,7 @@ import { MacFleet } from "../../src/fleet/mac-fleet.js";
 import { LaunchAgent, LaunchDaemon, LogoutHook, MacHost, PostfixInputInstance, PostfixInstance, type MacResourceType } from "../../src/index.js";
 import { terraformEnv } from "../unit/helpers.js";
 import { buildEcoStack, type EcoStack } from "./app.js";
-import { ecoProject, failure, NODE20_SHIM, REPO } from "./project.js";
+import { ecoProject, failure, layOutAsCdktnUser, NODE20_SHIM, REPO } from "./project.js";
 
 type Framework = typeof cdktf | typeof cdktn;
 type Provisioner = { "local-exec": { interpreter: string[]; command: string; environment: Record<string, string>; when?: string } };
@@ -143,6 +143,57 @@ describe("CDK Terrain (cdktn)", () => {
     buildEcoStack(cdktn, app, terrainSpec("cdktn"));
     // cdktn 0.24's App.synth resets per-element state that cdktf 0.21's elements lack.
     assert.throws(() => app.synth(), /TypeError: e\._resetResolveDiscoveredProviderFeatureUsage is not a function/);
+  });
+});
+
+const TSC_OPTIONS = { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, noEmit: true, skipLibCheck: true, types: [] };
+
+describe("TypeScript for a cdktn user", () => {
+  it("our constructs take cdktn scopes and dependencies; cdktf class types do not assign to cdktn's", () => {
+    const dir = mkdtempSync(join(tmpdir(), "mac-postfix-eco-tsc-"));
+    symlinkSync(join(REPO, "node_modules"), join(dir, "node_modules"));
+    const lib = JSON.stringify(join(REPO, "src", "index.js"));
+    const fleet = JSON.stringify(join(REPO, "src", "fleet", "fleet-stack.js"));
+    writeFileSync(join(dir, "user.ts"), `import { App, DataResource, S3Backend, TerraformStack } from "cdktn";
+import { MacHost, PostfixInputInstance } from ${lib};
+import { fleetStacks } from ${fleet};
+const app = new App();
+const stack = new TerraformStack(app, "stack");
+const before = new DataResource(stack, "before", {});
+const input = new PostfixInputInstance(stack, "input", { host: new MacHost(stack, "mac", { local: true }), dependsOn: [before] });
+new DataResource(stack, "after", { dependsOn: [input.readinessResource] });
+fleetStacks(app, "fleet", { inventory: { hosts: [] }, backend: (s, site) => new S3Backend(s, { bucket: "b", key: site, region: "r" }) });
+`);
+    writeFileSync(join(dir, "mixed.ts"), `import { TerraformResource, TerraformStack } from "cdktn";
+import { MacHost, PostfixInputInstance } from ${lib};
+import { fleetStacks } from ${fleet};
+const stack = new TerraformStack(undefined as never, "stack");
+const input = new PostfixInputInstance(stack, "input", { host: new MacHost(stack, "mac", { local: true }) });
+export const resource: TerraformResource = input.readinessResource;
+fleetStacks(stack, "fleet", { inventory: { hosts: [] }, backend: (s: TerraformStack) => void s });
+`);
+    writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({
+      compilerOptions: TSC_OPTIONS,
+      files: ["user.ts", "mixed.ts"],
+    }));
+    const r = spawnSync(join(REPO, "node_modules", ".bin", "tsc"), ["-p", "."], { cwd: dir, encoding: "utf8", timeout: 120_000 });
+    const errors = r.stdout.split("\n").filter((l) => /error TS/.test(l));
+    assert.deepEqual(errors.filter((l) => l.startsWith("user.ts")), [], r.stdout);
+    assert.deepEqual(errors.map((l) => /^(\w+\.ts)\((\d+),\d+\): error (TS\d+)/.exec(l)?.slice(1).join(" ")), ["mixed.ts 6 TS2739", "mixed.ts 7 TS2322"], r.stdout);
+  });
+
+  it("with cdktf aliased to cdktn, the installed package's types are cdktn's", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mac-postfix-eco-tsc-"));
+    await layOutAsCdktnUser(join(dir, "node_modules"));
+    writeFileSync(join(dir, "aliased.ts"), `import { App, TerraformResource, TerraformStack } from "cdktn";
+import { MacHost, PostfixInputInstance } from "cdktf-mac-postfix";
+const stack = new TerraformStack(new App(), "stack");
+const input = new PostfixInputInstance(stack, "input", { host: new MacHost(stack, "mac", { local: true }) });
+export const resource: TerraformResource = input.readinessResource;
+`);
+    writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: TSC_OPTIONS, files: ["aliased.ts"] }));
+    const r = spawnSync(join(REPO, "node_modules", ".bin", "tsc"), ["-p", "."], { cwd: dir, encoding: "utf8", timeout: 120_000 });
+    assert.equal(r.status, 0, r.stdout);
   });
 });
 
