@@ -2,9 +2,11 @@
 /**
  * mac-postfix: the program Terraform's local-exec provisioners run.
  *   mac-postfix step apply|destroy   (the StepSpec JSON in $MAC_POSTFIX_STEP)
+ *   mac-postfix status|start|stop|reload|flush|verify --inventory FILE   (fleet operations)
  */
 import { Command, InvalidArgumentError } from "commander";
 import { parseStepSpec, runStep, StepError } from "../executor/index.js";
+import { registerFleetCommands } from "./fleet-commands.js";
 import { STEP_ENV, type StepAction } from "../spec.js";
 
 const program = new Command("mac-postfix").description("Deploy a second Postfix instance and its launchd job to Macs");
@@ -27,9 +29,13 @@ program
       await runStep(spec, action);
     } catch (error) {
       if (error instanceof StepError) return fail(error.headline, error.detail);
-      return fail(`[${spec.host.name}] ${spec.kind} (${spec.construct}): ${action} failed: ${(error as Error).message}`);
+      // Anything else (ssh, the lock): its first line is the headline, the rest the tool's own text.
+      const [first, ...rest] = (error as Error).message.split("\n");
+      return fail(`[${spec.host.name}] ${spec.kind} (${spec.construct}): ${action} failed: ${first}`, rest.join("\n"));
     }
   });
+
+registerFleetCommands(program);
 
 function fail(headline: string, detail = ""): void {
   process.stderr.write(`${headline}\n${detail ? `${detail.replace(/^/gm, "  ")}\n` : ""}`);

@@ -18,7 +18,7 @@ export async function withMacLock<T>(transport: Transport, fn: () => Promise<T>,
     if (line.trim() !== "locked") throw new Error(`unexpected answer from the lock holder: ${JSON.stringify(line)}`);
   } catch (error) {
     await session.close().catch(() => undefined);
-    throw new Error(`could not take the lock ${LOCK_PATH} on ${transport.description}: ${(error as Error).message}`);
+    throw new Error(`lock ${LOCK_PATH} on ${transport.description}: ${(error as Error).message}`);
   } finally {
     clearTimeout(waiting);
   }

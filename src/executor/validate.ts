@@ -59,6 +59,8 @@ function checkDomain(spec: Json): void {
   if (d.type === "gui") field(d, "domain", "user", notOption, "a user name");
 }
 
+const KINDS = ["instance", "instance-config", "launch-job", "readiness", "queue-guard", "logout-hook"];
+
 const onDestroy = oneOf("refuse-if-queued", "deport", "discard-queue");
 
 /** Parses and validates; throws with the offending field named. */
@@ -71,6 +73,7 @@ export function parseStepSpec(text: string | undefined): StepSpec {
     throw new SpecError(`the step spec is not JSON: ${(error as Error).message}`);
   }
   if (!isObject(spec)) throw new SpecError("the step spec must be a JSON object");
+  if (!KINDS.includes(spec.kind as string)) throw new SpecError(`unknown step kind ${JSON.stringify(spec.kind)}`);
   field(spec, "spec", "construct", isLine, "the construct path");
   checkHost(spec.host);
   switch (spec.kind) {
@@ -117,8 +120,6 @@ export function parseStepSpec(text: string | undefined): StepSpec {
       field(spec, "spec", "path", isAbsolute, "an absolute path");
       field(spec, "spec", "script", isString, "the script");
       break;
-    default:
-      throw new SpecError(`unknown step kind ${JSON.stringify(spec.kind)}`);
   }
   return spec as unknown as StepSpec;
 }

@@ -91,7 +91,7 @@ export class SshTransport implements Transport {
   async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     const remote = [...privilege(options.root, options.root ? await this.sudoNeeded() : false), ...argv];
     const result = await runProcess("ssh", sessionArgs(this.target, await this.connect(), remote, options.pty ?? false), options.stdin);
-    if (result.exitCode === 255) throw new Error(`ssh to ${this.description} failed: ${result.stderr.trim() || "connection lost"}`);
+    if (result.exitCode === 255) throw new Error(`ssh to ${this.description} failed\n${result.stderr.trim() || "connection lost"}`);
     return options.pty ? { exitCode: result.exitCode, stdout: fromPty(result.stdout), stderr: fromPty(result.stderr) } : result;
   }
 
@@ -123,7 +123,7 @@ export class SshTransport implements Transport {
       this.controlDir = await mkdtemp(join(tmpdir(), "mac-postfix-ssh-"));
       const controlPath = join(this.controlDir, "master");
       const result = await runProcess("ssh", masterArgs(this.target, controlPath));
-      if (result.exitCode !== 0) throw new Error(`ssh to ${this.description} failed: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
+      if (result.exitCode !== 0) throw new Error(`ssh to ${this.description} failed\n${result.stderr.trim() || `exit ${result.exitCode}`}`);
       return controlPath;
     })();
     return this.master;

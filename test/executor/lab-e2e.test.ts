@@ -159,6 +159,18 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
       assert.match((await smtpGreeting(testAddress(mac), 25)).banner, /^220 /);
     });
 
+    it("the CLI prints a one-line headline and Postfix's own text, and exits 1", async () => {
+      const bad = s.configStep(host, name, { master_service_disable: "", authorized_submit_users: "root", inet_interfaces: testAddress(mac), default_process_limit: "lots" });
+      const cli = await execa("node", ["--import", "tsx", new URL("../../src/cli/mac-postfix.ts", import.meta.url).pathname, "step", "apply"], {
+        env: { MAC_POSTFIX_STEP: JSON.stringify(bad) },
+        reject: false,
+      });
+      assert.equal(cli.exitCode, 1);
+      const [headline, ...detail] = cli.stderr.trimEnd().split("\n").filter((l) => !l.endsWith("change") && !l.includes("restored the previous"));
+      assert.match(headline!, new RegExp(`^\\[${mac.name}\\] instance-config ${name}: settings failed: \`postfix -c /etc/${name} check\` rejected the settings$`));
+      assert.match(detail.join("\n"), /default_process_limit/);
+    });
+
     it("a changed plist boots the job out and in again with the new definition", async () => {
       const transport = transportFor(host);
       const ctx = new StepContext(host, transport, "test");

@@ -72,7 +72,7 @@ describe("ssh transport over a real OpenSSH server", () => {
     await writeFile(wrongKnownHosts, `[127.0.0.1]:${sshd.target.port} ${other}\n`);
     const ssh = new SshTransport({ ...sshd.target, knownHostsFile: wrongKnownHosts }, "auto");
     try {
-      await assert.rejects(ssh.run(["true"]), /ssh to root@127\.0\.0\.1:\d+ failed: .*(HOST IDENTIFICATION HAS CHANGED|Host key verification failed)/s);
+      await assert.rejects(ssh.run(["true"]), /ssh to root@127\.0\.0\.1:\d+ failed\n.*(HOST IDENTIFICATION HAS CHANGED|Host key verification failed)/s);
     } finally {
       await ssh.dispose();
     }
