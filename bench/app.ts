@@ -1,0 +1,25 @@
+/**
+ * The benchmark's cdktf app (its cdktf.json points here). Two stacks, each with local state at
+ * BENCH_STATE_DIR/<stack>.tfstate:
+ * - `fleet`: MacFleet from the inventory file BENCH_INVENTORY (what users deploy);
+ * - `floor`: BENCH_FLOOR_RESOURCES bare terraform_data resources without provisioners (what Terraform costs).
+ */
+import { join } from "node:path";
+import { App, LocalBackend, TerraformStack } from "cdktf";
+import { DataResource } from "cdktf";
+import { MacFleet } from "../lib/fleet/mac-fleet.js";
+
+const env = process.env;
+const app = new App();
+const stack = (name: string) => {
+  const s = new TerraformStack(app, name);
+  new LocalBackend(s, { path: join(env.BENCH_STATE_DIR ?? ".", `${name}.tfstate`) });
+  return s;
+};
+
+if (env.BENCH_INVENTORY) new MacFleet(stack("fleet"), "fleet", { inventory: env.BENCH_INVENTORY, ledger: false });
+if (env.BENCH_FLOOR_RESOURCES) {
+  const floor = stack("floor");
+  for (let i = 0; i < Number(env.BENCH_FLOOR_RESOURCES); i++) new DataResource(floor, `r${i}`, { input: { i } });
+}
+app.synth();

@@ -1,0 +1,94 @@
+/**
+ * Scale on paper and in synth: `cdktf synth` of fleets of 1, 10, 50 and 1,000 Macs (and the app's
+ * own synth without the CLI), then a no-op `terraform plan` of the 1,000-Mac fleet against a state
+ * holding all its resources. That state is made by a real `terraform apply` of the same
+ * configuration with the provisioners left out (provisioners are not part of state), so the plan
+ * of the real configuration must find nothing to do.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { execa } from "execa";
+import { Layout } from "../test/lab/lab.js";
+import { writeFleetInventory } from "./fleet.js";
+import { measure, type Measurement } from "./measure.js";
+import { cdktfArgv, cdktfProject, LAB_INSTANCE, REPO, toolEnv, WORK } from "./workspace.js";
+
+export const SYNTH_SIZES = [1, 10, 50, 1000];
+const PLAN_SIZE = 1000;
+
+export interface SynthPoint {
+  size: number;
+  resources: number;
+  /** `cdktf synth fleet`: CLI start, the app, and writing cdktf.out. */
+  cli: Measurement[];
+  /** The app alone (`tsx bench/app.ts`): constructs and App.synth(). */
+  app: Measurement[];
+}
+
+export interface ScaleResults {
+  synth: SynthPoint[];
+  plan?: { size: number; resources: number; fixture: Measurement; plan: Measurement; noChanges: boolean; diff: Measurement; command: string };
+}
+
+/** Lab-shaped inventory hosts that need not exist (synth and plan never connect). */
+function paperHosts(n: number) {
+  const layout = new Layout({ instance: LAB_INSTANCE });
+  return Array.from({ length: n }, (_, i) => ({
+    name: `mac${i + 1}`,
+    address: layout.address(i + 1),
+    port: 22,
+    user: "admin",
+    identityFile: layout.identityFile,
+    knownHostsFile: layout.knownHostsFile,
+  }));
+}
+
+export async function scale(parallelism: number, reps = 3): Promise<ScaleResults> {
+  const results: ScaleResults = { synth: [] };
+  for (const n of SYNTH_SIZES) {
+    const dir = join(WORK, `scale-${n}`);
+    rmSync(dir, { recursive: true, force: true });
+    cdktfProject(dir);
+    const inventory = join(dir, "inventory.json");
+    writeFleetInventory(inventory, paperHosts(n));
+    const env = { ...toolEnv(dir), BENCH_STATE_DIR: join(dir, "state"), BENCH_INVENTORY: inventory };
+    const point: SynthPoint = { size: n, resources: 0, cli: [], app: [] };
+    for (let rep = 1; rep <= reps; rep++) {
+      point.cli.push(await measure(cdktfArgv("synth", "fleet", dir), { cwd: dir, env, logFile: join(dir, `synth-${rep}.log`) }));
+      point.app.push(
+        await measure([join(REPO, "node_modules/.bin/tsx"), join(REPO, "bench/app.ts")], { cwd: dir, env: { ...env, CDKTF_OUTDIR: join(dir, "app.out") }, logFile: join(dir, `app-${rep}.log`) }),
+      );
+      console.log(`synth n=${n} rep=${rep}: cdktf synth ${point.cli.at(-1)!.wallS.toFixed(1)} s, app ${point.app.at(-1)!.wallS.toFixed(1)} s`);
+    }
+    const config = JSON.parse(readFileSync(join(dir, "cdktf.out/stacks/fleet/cdk.tf.json"), "utf8")) as { resource: Record<string, Record<string, Record<string, unknown>>>; removed?: unknown };
+    point.resources = Object.values(config.resource).reduce((a, r) => a + Object.keys(r).length, 0);
+    results.synth.push(point);
+
+    if (n === PLAN_SIZE) {
+      // The state: the same resources (same inputs, same backend path), applied without provisioners.
+      const fixture = join(dir, "fixture");
+      mkdirSync(fixture, { recursive: true });
+      for (const r of Object.values(config.resource)) for (const body of Object.values(r)) delete body.provisioner;
+      delete config.removed;
+      writeFileSync(join(fixture, "main.tf.json"), JSON.stringify(config));
+      const stackDir = join(dir, "cdktf.out/stacks/fleet");
+      for (const d of [fixture, stackDir]) await execa("terraform", ["init", "-input=false"], { cwd: d, env: { ...process.env, ...env } });
+      const p = `-parallelism=${parallelism}`;
+      const fixtureRun = await measure(["terraform", "apply", "-auto-approve", "-input=false", p], { cwd: fixture, env, logFile: join(dir, "fixture-apply.log") });
+      const planArgv = ["terraform", "plan", "-detailed-exitcode", "-input=false", p];
+      const plan = await measure(planArgv, { cwd: stackDir, env, logFile: join(dir, "plan.log") });
+      const diff = await measure(cdktfArgv("diff", "fleet", dir, ["--terraform-parallelism", String(parallelism)]), { cwd: dir, env, logFile: join(dir, "diff.log") });
+      results.plan = {
+        size: n,
+        resources: point.resources,
+        fixture: fixtureRun,
+        plan,
+        noChanges: plan.exitCode === 0 && /No changes\./.test(readFileSync(join(dir, "plan.log"), "utf8")),
+        diff,
+        command: `${planArgv.join(" ")} (in cdktf.out/stacks/fleet)`,
+      };
+      console.log(`plan n=${n}: fixture apply ${fixtureRun.wallS.toFixed(1)} s, plan ${plan.wallS.toFixed(1)} s (exit ${plan.exitCode}), cdktf diff ${diff.wallS.toFixed(1)} s`);
+    }
+  }
+  return results;
+}

@@ -1,0 +1,31 @@
+/** Paths and cdktf project folders shared by the benchmark's parts. */
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { writeJson } from "./measure.js";
+
+export const REPO = fileURLToPath(new URL("..", import.meta.url));
+export const RESULTS = join(REPO, "bench", "results");
+export const BIN = join(REPO, "node_modules", ".bin");
+export const ANSIBLE = join(REPO, "bench", "ansible");
+export const WORK = "/tmp/mac-postfix-bench";
+export const LAB_INSTANCE = "p";
+
+/** A private Terraform CLI config, telemetry off, no colour, CI mode for cdktf. */
+export function toolEnv(dir: string): Record<string, string> {
+  const rc = join(dir, "terraformrc");
+  if (!existsSync(rc)) writeFileSync(rc, "");
+  return { CHECKPOINT_DISABLE: "1", TF_CLI_CONFIG_FILE: rc, CI: "1", FORCE_COLOR: "0", NO_COLOR: "1" };
+}
+
+/** A cdktf project folder whose app is bench/app.ts. */
+export function cdktfProject(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const app = `${join(BIN, "tsx")} ${join(REPO, "bench", "app.ts")}`;
+  writeJson(join(dir, "cdktf.json"), { language: "typescript", app, projectId: "mac-postfix-bench", sendCrashReports: "false", terraformProviders: [], terraformModules: [], context: {} });
+}
+
+export const cdktfArgv = (command: string, stack: string, dir: string, extra: string[] = []) => [
+  join(BIN, "cdktf"), command, stack, "--output", join(dir, "cdktf.out"), ...extra,
+];
+
