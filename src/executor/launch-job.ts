@@ -6,7 +6,7 @@
 import type { LaunchJobStep } from "../spec.js";
 import type { StepContext } from "./context.js";
 import { readFile, removeFile, statFile, writeFileAtomic } from "./files.js";
-import { bootoutAndWait, domainTarget, isDisabled, jobState } from "./launchctl.js";
+import { bootoutAndWait, domainExists, domainTarget, isDisabled, jobState } from "./launchctl.js";
 
 const PLIST_MODE = 0o644;
 
@@ -15,14 +15,19 @@ export async function applyLaunchJob(ctx: StepContext, spec: LaunchJobStep): Pro
   const service = `${domain}/${spec.label}`;
   const launchctl = ctx.paths.launchctl;
 
+  const live = await domainExists(ctx, domain);
   const [content, meta] = await Promise.all([readFile(ctx, spec.path), statFile(ctx, spec.path)]);
   const differs = content !== spec.plist || !meta || meta.uid !== 0 || meta.gid !== 0 || meta.mode !== PLIST_MODE;
   if (differs) {
-    const bootedOut = await bootoutAndWait(ctx, service);
+    const bootedOut = live && (await bootoutAndWait(ctx, service));
     ctx.log("bootout (plist changed)", bootedOut);
     await writeFileAtomic(ctx, spec.path, spec.plist, PLIST_MODE);
   }
   ctx.log(`write ${spec.path}`, differs);
+  if (!live) {
+    ctx.log(`bootstrap (${domain} absent: the user is not logged in; launchd loads it at login)`, false);
+    return;
+  }
 
   const disabled = await isDisabled(ctx, domain, spec.label);
   if (disabled) await ctx.must("launchctl enable", [launchctl, "enable", service]);
@@ -40,6 +45,6 @@ export async function applyLaunchJob(ctx: StepContext, spec: LaunchJobStep): Pro
 
 export async function destroyLaunchJob(ctx: StepContext, spec: LaunchJobStep): Promise<void> {
   const domain = await domainTarget(ctx, spec.domain);
-  ctx.log("bootout", await bootoutAndWait(ctx, `${domain}/${spec.label}`));
+  ctx.log("bootout", (await domainExists(ctx, domain)) && (await bootoutAndWait(ctx, `${domain}/${spec.label}`)));
   ctx.log(`remove ${spec.path}`, await removeFile(ctx, spec.path));
 }

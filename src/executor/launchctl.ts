@@ -19,6 +19,15 @@ export async function domainTarget(ctx: StepContext, domain: LaunchDomain): Prom
   return `gui/${result.stdout.trim()}`;
 }
 
+/**
+ * Whether the domain exists: `system` always; `gui/<uid>` only while that user is logged in
+ * (bootstrapping into it otherwise fails with 125). Agents installed meanwhile load at login.
+ */
+export async function domainExists(ctx: StepContext, target: string): Promise<boolean> {
+  if (target === "system") return true;
+  return (await ctx.run([ctx.paths.launchctl, "print", target], { root: true })).exitCode === 0;
+}
+
 /** The job's state and pid from `launchctl print`, or null when it is not loaded. */
 export async function jobState(ctx: StepContext, serviceTarget: string): Promise<JobState | null> {
   const argv = [ctx.paths.launchctl, "print", serviceTarget];

@@ -5,7 +5,7 @@
  */
 import type { ReadinessStep } from "../spec.js";
 import type { StepContext } from "./context.js";
-import { domainTarget, jobState, sleep } from "./launchctl.js";
+import { domainExists, domainTarget, jobState, sleep } from "./launchctl.js";
 import { masterRunning } from "./postfix.js";
 import { smtpGreeting } from "./smtp.js";
 
@@ -13,7 +13,13 @@ const READY_TIMEOUT_MS = 60_000;
 const RETRY_MS = 1_000;
 
 export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Promise<void> {
-  const service = `${await domainTarget(ctx, spec.domain)}/${spec.label}`;
+  const domain = await domainTarget(ctx, spec.domain);
+  if (!(await domainExists(ctx, domain))) {
+    // A login-bound agent serves only while its user is logged in: nothing to confirm until then.
+    ctx.log(`confirm (${domain} absent: the user is not logged in; the job starts at login)`, false);
+    return;
+  }
+  const service = `${domain}/${spec.label}`;
   const deadline = Date.now() + READY_TIMEOUT_MS;
   const waitFor = async <T>(what: string, probe: () => Promise<T | false>): Promise<T> => {
     let last = "";

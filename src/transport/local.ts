@@ -14,7 +14,8 @@ export class LocalTransport implements Transport {
   async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     const command = [...privilege(options.root, this.needsSudo), ...argv];
     if (!options.pty) return runProcess(command[0]!, command.slice(1), options.stdin);
-    const result = await runProcess("script", ptyArgs(command), options.stdin);
+    // util-linux script runs its command line with $SHELL: make that the POSIX sh the quoting is for.
+    const result = await runProcess("script", ptyArgs(command), options.stdin, { SHELL: "/bin/sh" });
     return { exitCode: result.exitCode, stdout: fromPty(result.stdout), stderr: result.stderr };
   }
 
