@@ -31,7 +31,6 @@ const DEBIAN_MAIN_CF: [string, string][] = [
   ["alias_database", "hash:/etc/aliases"],
   ["mydestination", "$myhostname, localhost.$mydomain, localhost"],
   ["relayhost", ""],
-  ["inet_protocols", "ipv4"],
 ];
 
 export const SSHD_CONFIG = `# Simulated Mac: key-only logins as admin; root refused.
