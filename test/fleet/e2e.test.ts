@@ -30,9 +30,12 @@ function writeInventory(overrides: { hosts?: object[] } = {}): void {
 
 const deploy = () => project.deploy(["fleet"], { MAC_POSTFIX_INVENTORY: inventoryFile, MAC_POSTFIX_STACKS: "fleet", MAC_POSTFIX_STATE_DIR: project.dir });
 
-/** The fleet commands, run as a program (not a TTY: plain progress lines on stderr). */
+/** The package's CLI (built in lib/, as `npm test` does first). */
+const CLI = join(ROOT, "lib/cli/mac-postfix.js");
+
+/** A fleet command of the real CLI (not a TTY: plain progress lines on stderr). */
 async function fleetCommand(operation: string, ...args: string[]): Promise<{ exitCode: number; results: MacResult[]; stderr: string }> {
-  const run = await execa(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "test/fleet/fleet-cli.ts"), operation, "--inventory", inventoryFile, "--json", ...args], { reject: false });
+  const run = await execa("node", [CLI, operation, "--inventory", inventoryFile, "--json", ...args], { reject: false });
   let results: MacResult[];
   try {
     results = (JSON.parse(run.stdout) as { results: MacResult[] }).results;
@@ -86,7 +89,7 @@ describe("a fleet of six Macs, end to end", { concurrency: false }, () => {
 
   test("on a terminal, a live per-Mac display with counts, then the table", async () => {
     // `script` gives the command a pty; stty gives it a size (log-update needs the row count).
-    const command = `stty rows 40 cols 120; ${join(ROOT, "node_modules/.bin/tsx")} ${join(ROOT, "test/fleet/fleet-cli.ts")} status --inventory ${inventoryFile}`;
+    const command = `stty rows 40 cols 120; node ${CLI} status --inventory ${inventoryFile}`;
     const run = await execa("script", ["-qec", command, "/dev/null"], { reject: false });
     const raw = run.stdout.replaceAll("\r", "");
     assert.equal(run.exitCode, 0, raw);
