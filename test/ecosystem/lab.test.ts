@@ -1,8 +1,8 @@
 /**
  * The recipe's alternates and CDK Terrain end to end on a simulated Mac, each through a real CLI
  * (`cdktf` or `cdktn` deploy/destroy) in a throwaway project: the login-bound LaunchAgent in
- * gui/<uid>, the LogoutHook, and a cdktn deploy. Each test has its own instance, label and address
- * on mac3 (port 25 there is never another suite's), logs `admin` in and out with the lab's
+ * gui/<uid>, the LogoutHook, and a cdktn deploy. On the lab instance "a" of this file alone; each
+ * test has its own instance, label and address on mac1, logs `admin` in and out with the lab's
  * loginwindow, and removes what it made.
  */
 import assert from "node:assert/strict";
@@ -14,8 +14,8 @@ import { Lab, type InventoryHost } from "../lab/lab.js";
 import type { EcoStack } from "./app.js";
 import { ecoProject, failure, NODE20_SHIM, type EcoProjectOptions } from "./project.js";
 
-const lab = new Lab();
-const MAC = 3;
+const lab = new Lab({ instance: "a" });
+const MAC = 1;
 const LOGINWINDOW = "/usr/local/libexec/maclab/loginwindow";
 const GUI = `gui/${ADMIN.uid}`;
 const HOOK_MARKER = "/var/tmp/mac-postfix-eco-hook";
@@ -29,7 +29,14 @@ interface Subject {
   readonly label: string;
   readonly address: string;
 }
-const subject = (tag: string, net: number): Subject => ({ name: `postfix-eco${tag}`, label: `org.mac-postfix.eco.${tag}`, address: `10.89.${net}.${MAC}` });
+const subject = (tag: string, net: number): Subject => ({
+  name: `postfix-eco${tag}`,
+  label: `org.mac-postfix.eco.${tag}`,
+  // In the lab's /16, beside the Macs' own addresses (x.y.1.n).
+  get address() {
+    return `${mac.address.split(".").slice(0, 2).join(".")}.${net}.${MAC}`;
+  },
+});
 const SUBJECTS = { login: subject("login", 250), sudo: subject("sudo", 251), hook: subject("hook", 252), terrain: subject("terrain", 253) };
 
 const sh = (script: string, ...args: string[]) => lab.exec(mac.name, ["/bin/sh", "-c", script, "sh", ...args]);
@@ -119,13 +126,15 @@ describe("the recipe's alternates and CDK Terrain on a simulated Mac", { timeout
     assert.equal((await loginwindow("login")).exitCode, 0, "loginwindow login admin");
   });
   after(async () => {
-    if (!mac) return;
-    await loginwindow("logout");
-    await sh(`defaults delete com.apple.loginwindow LogoutHook 2>/dev/null; rm -f "$1" "$2" "$3"; true`, HOOK_MARKER, DEFAULT_LOGOUT_HOOK_PATH, hookPath);
-    for (const s of Object.values(SUBJECTS)) {
-      await scrub(s);
-      await sh(`ip addr del "$1/16" dev eth0 2>/dev/null; true`, s.address);
+    if (mac) {
+      await loginwindow("logout");
+      await sh(`defaults delete com.apple.loginwindow LogoutHook 2>/dev/null; rm -f "$1" "$2" "$3"; true`, HOOK_MARKER, DEFAULT_LOGOUT_HOOK_PATH, hookPath);
+      for (const s of Object.values(SUBJECTS)) {
+        await scrub(s);
+        await sh(`ip addr del "$1/16" dev eth0 2>/dev/null; true`, s.address);
+      }
     }
+    await lab.release();
   });
 
   it('PostfixInputInstance lifecycle "login": a LaunchAgent in gui/<uid> that serves at login and stops at logout', async () => {
@@ -151,8 +160,7 @@ describe("the recipe's alternates and CDK Terrain on a simulated Mac", { timeout
     const p = await project("cdktf", sudoAgent(s));
     assert.equal((await loginwindow("logout")).exitCode, 0);
     try {
-      // Fails today: the executor bootstraps into gui/501, which does not exist until login:
-      // "Bootstrap failed: 125: Domain does not support specified action".
+      // gui/501 does not exist until login (bootstrap would fail with 125): the plist waits for it.
       await deploy(p);
       await assertAgentPlist(s);
     } finally {
