@@ -3,6 +3,8 @@
  * BENCH_STATE_DIR/<stack>.tfstate:
  * - `fleet`: MacFleet from the inventory file BENCH_INVENTORY (what users deploy);
  * - `floor`: BENCH_FLOOR_RESOURCES bare terraform_data resources without provisioners (what Terraform costs).
+ * BENCH_SKIP_VALIDATION=1 builds the App with `skipValidation` (cdktf then skips the construct
+ * validations, among them one `terraform version` run per terraform_data resource).
  */
 import { join } from "node:path";
 import { App, LocalBackend, TerraformStack } from "cdktf";
@@ -10,7 +12,7 @@ import { DataResource } from "cdktf";
 import { MacFleet } from "../lib/fleet/mac-fleet.js";
 
 const env = process.env;
-const app = new App();
+const app = new App({ skipValidation: env.BENCH_SKIP_VALIDATION === "1" });
 const stack = (name: string) => {
   const s = new TerraformStack(app, name);
   new LocalBackend(s, { path: join(env.BENCH_STATE_DIR ?? ".", `${name}.tfstate`) });

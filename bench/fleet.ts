@@ -34,10 +34,10 @@ export function writeFleetInventory(file: string, hosts: readonly InventoryHost[
 /**
  * Writes, for Ansible, the inventory (YAML-compatible JSON) and the per-Mac job MacFleet makes
  * from `inventoryFile`: instance name, group, config directory, settings, label, plist path, and
- * the plist file with the constructs' exact bytes. Returns the inventory file and the number of
- * Terraform resources MacFleet makes for these Macs.
+ * the plist file with the constructs' exact bytes. Returns the inventory file, the number of
+ * Terraform resources MacFleet makes for these Macs and how many per Mac run a step at creation.
  */
-export function writeAnsibleInventory(dir: string, inventoryFile: string, hosts: readonly InventoryHost[]): { file: string; resources: number } {
+export function writeAnsibleInventory(dir: string, inventoryFile: string, hosts: readonly InventoryHost[]): { file: string; resources: number; createStepsPerMac: number } {
   mkdirSync(dir, { recursive: true });
   const fleet = new MacFleet(new TerraformStack(new App({ outdir: join(dir, "scratch.out") }), "model"), "fleet", { inventory: inventoryFile, ledger: false });
   const plists = new Map<string, string>();
@@ -83,7 +83,12 @@ export function writeAnsibleInventory(dir: string, inventoryFile: string, hosts:
   };
   const file = join(dir, "ansible-inventory.json");
   writeFileSync(file, `${JSON.stringify(inventory, null, 2)}\n`);
-  // How many Terraform resources the fleet has: the terraform floor deploys as many bare ones.
-  const resources = fleet.node.findAll().filter((c) => c instanceof TerraformResource).length;
-  return { file, resources };
+  // How many Terraform resources the fleet has (the terraform floor deploys as many bare ones), and
+  // how many of them run a step at creation (the bound on SSH connections per Mac in a full deploy).
+  const all = fleet.node.findAll().filter((c): c is TerraformResource => c instanceof TerraformResource);
+  const createSteps = all.filter((r) => {
+    const body = Object.values((r.toTerraform() as { resource: Record<string, Record<string, { provisioner?: object[] }>> }).resource)[0]!;
+    return (Object.values(body)[0]!.provisioner ?? []).some((p) => (Object.values(p)[0] as { when?: string }).when !== "destroy");
+  }).length;
+  return { file, resources: all.length, createStepsPerMac: createSteps / fleet.members.size };
 }

@@ -9,6 +9,7 @@
  * Its output goes to `logFile`, each line stamped with the seconds since the start.
  */
 import { createWriteStream, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -21,6 +22,8 @@ export interface Measurement {
   maxRssMiB: number;
   treeRssMiB: number;
   exitCode: number;
+  /** The machine's 1-minute load average when the command started (others' work shows here). */
+  load1: number;
 }
 
 const CPUACCT = "/sys/fs/cgroup/cpuacct";
@@ -63,6 +66,7 @@ export async function measure(argv: string[], { cwd, env, logFile, afterExit }: 
   const timeFile = `${logFile}.time`;
   mkdirSync(group);
   try {
+    const load1 = loadavg()[0]!;
     let peak = 0;
     const sampler = setInterval(() => (peak = Math.max(peak, treeRssKiB(group))), 100);
     const out = createWriteStream(logFile);
@@ -97,6 +101,7 @@ export async function measure(argv: string[], { cwd, env, logFile, afterExit }: 
       maxRssMiB: maxRssKiB / 1024,
       treeRssMiB: peak / 1024,
       exitCode: result.exitCode ?? -1,
+      load1,
     };
   } finally {
     for (let i = 0; i < 50; i++) {

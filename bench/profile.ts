@@ -2,13 +2,16 @@
  * Where the time of a `cdktf deploy`/`destroy` goes, read from its timestamped log (bench/measure.ts
  * stamps every line): the CLI's start and synth until Terraform speaks, `terraform init` and
  * `plan`, the apply, and the duration of each resource step (from "Creating..." to "Creation
- * complete", or the same for destruction), grouped by step (instance, config, job, ...).
+ * complete", or the same for destruction), grouped by step (instance, config, job, ...); and for
+ * Ansible, the time of each task over all hosts.
  */
 export interface StepProfile {
   /** Seconds from the start to the first line of `terraform init` (CLI start-up and synth). */
   synthS?: number;
   /** From `terraform init` to the first resource action (init, plan and the plan's display). */
   initPlanS?: number;
+  /** A no-op: from `terraform init` to Terraform's "No changes." */
+  initNoChangesS?: number;
   /** From the first resource action to "Apply complete!"/"Destroy complete!". */
   applyS?: number;
   /**
@@ -31,6 +34,7 @@ export function stepProfile(log: string): StepProfile {
   const init = first(/Initializing the backend|Initializing provider plugins/);
   const action = first(/: (Creating|Destroying|Modifying)\.\.\./);
   const done = first(/(Apply|Destroy) complete!/);
+  const noChanges = first(/No changes\./);
 
   const started = new Map<string, number>();
   const firstOutput = new Map<string, number>();
@@ -69,7 +73,17 @@ export function stepProfile(log: string): StepProfile {
   return {
     ...(init !== undefined ? { synthS: init } : {}),
     ...(init !== undefined && action !== undefined ? { initPlanS: action - init } : {}),
+    ...(init !== undefined && noChanges !== undefined ? { initNoChangesS: noChanges - init } : {}),
     ...(action !== undefined && done !== undefined ? { applyS: done - action } : {}),
     steps,
   };
+}
+
+/** Seconds each Ansible task took over all hosts (from its TASK line to the next TASK or the recap). */
+export function taskProfile(log: string): Record<string, number> {
+  const marks = log.split("\n").flatMap((l) => {
+    const m = /^\s*([\d.]+) (?:TASK \[(.*)\]|PLAY RECAP)/.exec(l);
+    return m ? [{ t: Number(m[1]), task: m[2] }] : [];
+  });
+  return Object.fromEntries(marks.slice(0, -1).map((m, i) => [m.task ?? "", Number((marks[i + 1]!.t - m.t).toFixed(3))]));
 }

@@ -15,10 +15,11 @@ import pLimit from "p-limit";
 import { Lab, type InventoryHost } from "../test/lab/lab.js";
 import { writeAnsibleInventory, writeFleetInventory } from "./fleet.js";
 import { ensureGnuTime, measure, writeJson, type Measurement } from "./measure.js";
+import { writeReport } from "./report.js";
 import { scale } from "./scale.js";
 import { ANSIBLE, BIN, cdktfArgv, cdktfProject, LAB_INSTANCE, REPO, RESULTS, toolEnv, WORK } from "./workspace.js";
 import { acceptedConnections, enableSshdLog, restoreSshd } from "./sshd.js";
-import { stepProfile, type StepProfile } from "./profile.js";
+import { stepProfile, taskProfile, type StepProfile } from "./profile.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -47,8 +48,10 @@ export interface Run {
   m: Measurement;
   /** Connections each Mac's sshd accepted during the run, in host order. */
   sshPerMac: number[];
-  /** Our deploy/change/destroy: per-step durations from Terraform's log. */
+  /** cdktf runs: where the time goes, from the timestamped log. */
   steps?: StepProfile;
+  /** Ansible runs: seconds per task over all hosts. */
+  tasks?: Record<string, number>;
   /** Whether the run changed nothing (no-op runs): Terraform's "No changes." / Ansible's changed=0. */
   unchanged?: boolean;
   log: string;
@@ -61,6 +64,8 @@ export interface Results {
   parallelism: number;
   sizes: number[];
   reps: Record<number, number>;
+  /** Per fleet size: Terraform resources of the fleet and steps per Mac that run at creation. */
+  model: Record<number, { resources: number; createStepsPerMac: number }>;
   runs: Run[];
   scale?: Awaited<ReturnType<typeof scale>>;
 }
@@ -98,7 +103,8 @@ async function fleetSize(lab: Lab, all: InventoryHost[], n: number, results: Res
   const changed = join(dir, "inventory-change.json");
   writeFleetInventory(inventory, hosts);
   writeFleetInventory(changed, hosts, true);
-  const { file: ansibleInventory, resources } = writeAnsibleInventory(dir, inventory, hosts);
+  const { file: ansibleInventory, resources, createStepsPerMac } = writeAnsibleInventory(dir, inventory, hosts);
+  results.model[n] = { resources, createStepsPerMac };
   const { file: ansibleChanged } = writeAnsibleInventory(join(dir, "change"), changed, hosts);
   const limit = pLimit(8);
   await Promise.all(hosts.map((h) => limit(() => enableSshdLog(lab, h.name))));
@@ -110,9 +116,10 @@ async function fleetSize(lab: Lab, all: InventoryHost[], n: number, results: Res
     const before = await counts();
     const m = await measure(argv, { cwd: dir, env: { ...env, ...opts.env }, logFile: log, afterExit: opts.afterExit });
     const after = await counts();
-    const r: Run = { tool, phase, size: n, rep, command: argv.map((a) => a.replace(REPO, ".").replace(dir, "$WORK")).join(" "), m, sshPerMac: after.map((a, i) => a - before[i]!), log };
+    const r: Run = { tool, phase, size: n, rep, command: [...Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`), ...argv].map((a) => a.replaceAll(REPO, "./").replaceAll(dir, "$WORK")).join(" "), m, sshPerMac: after.map((a, i) => a - before[i]!), log };
     const text = readFileSync(log, "utf8");
-    if (tool === "cdktf" && phase !== "noop") r.steps = stepProfile(text);
+    if (tool === "cdktf" || tool === "terraform-floor") r.steps = stepProfile(text);
+    if (tool === "ansible") r.tasks = taskProfile(text);
     if (phase === "noop") r.unchanged = tool === "ansible" ? /changed=0 /.test(text) && !/changed=[1-9]/.test(text) : /No changes\./.test(text);
     results.runs.push(r);
     save();
@@ -205,6 +212,7 @@ async function main(): Promise<void> {
     sizes,
     reps: Object.fromEntries(sizes.map((n) => [n, repsFor(n)])),
     runs: [],
+    model: {},
     ...(args.only === "scale" ? { ...previous, scale: undefined } : {}),
     ...(args.only === "fleet" ? { scale: previous.scale } : {}),
   };
@@ -226,6 +234,7 @@ async function main(): Promise<void> {
   }
   results.finished = new Date().toISOString();
   save();
+  await writeReport(results);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

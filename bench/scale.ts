@@ -1,32 +1,38 @@
 /**
- * Scale on paper and in synth: `cdktf synth` of fleets of 1, 10, 50 and 1,000 Macs (and the app's
- * own synth without the CLI), then a no-op `terraform plan` of the 1,000-Mac fleet against a state
- * holding all its resources. That state is made by a real `terraform apply` of the same
- * configuration with the provisioners left out (provisioners are not part of state), so the plan
- * of the real configuration must find nothing to do.
+ * Scale on paper and in synth: `cdktf synth` of fleets of 1, 10, 50 and 1,000 Macs, as users run
+ * it and with the App's `skipValidation` (cdktf's per-resource validation runs `terraform version`
+ * once per terraform_data resource; a CPU profile of the app shows it), then a no-op
+ * `terraform plan` of the 1,000-Mac fleet against a state holding all its resources. That state
+ * is made by a real `terraform apply` of the same configuration with the provisioners left out
+ * (provisioners are not part of state), so the plan of the real configuration must find nothing to do.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import { Layout } from "../test/lab/lab.js";
+import { summarise } from "./cpuprofile.js";
 import { writeFleetInventory } from "./fleet.js";
 import { measure, type Measurement } from "./measure.js";
-import { cdktfArgv, cdktfProject, LAB_INSTANCE, REPO, toolEnv, WORK } from "./workspace.js";
+import { cdktfArgv, cdktfProject, LAB_INSTANCE, toolEnv, WORK } from "./workspace.js";
 
 export const SYNTH_SIZES = [1, 10, 50, 1000];
 const PLAN_SIZE = 1000;
+const PROFILE_SIZE = 50;
 
 export interface SynthPoint {
   size: number;
   resources: number;
-  /** `cdktf synth fleet`: CLI start, the app, and writing cdktf.out. */
+  /** `cdktf synth fleet` as users run it. */
   cli: Measurement[];
-  /** The app alone (`tsx bench/app.ts`): constructs and App.synth(). */
-  app: Measurement[];
+  /** The same with BENCH_SKIP_VALIDATION=1 (App `skipValidation`). */
+  skipValidation: Measurement[];
 }
 
 export interface ScaleResults {
+  started: string;
   synth: SynthPoint[];
+  /** CPU profile (`node --cpu-prof`) of the app during `cdktf synth` of PROFILE_SIZE Macs. */
+  profile?: { size: number } & ReturnType<typeof summarise>;
   plan?: { size: number; resources: number; fixture: Measurement; plan: Measurement; noChanges: boolean; diff: Measurement; command: string };
 }
 
@@ -43,8 +49,8 @@ function paperHosts(n: number) {
   }));
 }
 
-export async function scale(parallelism: number, reps = 3): Promise<ScaleResults> {
-  const results: ScaleResults = { synth: [] };
+export async function scale(parallelism: number, reps = 2): Promise<ScaleResults> {
+  const results: ScaleResults = { started: new Date().toISOString(), synth: [] };
   for (const n of SYNTH_SIZES) {
     const dir = join(WORK, `scale-${n}`);
     rmSync(dir, { recursive: true, force: true });
@@ -52,17 +58,32 @@ export async function scale(parallelism: number, reps = 3): Promise<ScaleResults
     const inventory = join(dir, "inventory.json");
     writeFleetInventory(inventory, paperHosts(n));
     const env = { ...toolEnv(dir), BENCH_STATE_DIR: join(dir, "state"), BENCH_INVENTORY: inventory };
-    const point: SynthPoint = { size: n, resources: 0, cli: [], app: [] };
-    for (let rep = 1; rep <= reps; rep++) {
+    const skip = { ...env, BENCH_SKIP_VALIDATION: "1" };
+    const point: SynthPoint = { size: n, resources: 0, cli: [], skipValidation: [] };
+    // At 1,000 Macs the validated synth takes minutes: one run.
+    for (let rep = 1; rep <= (n === PLAN_SIZE ? 1 : reps); rep++) {
       point.cli.push(await measure(cdktfArgv("synth", "fleet", dir), { cwd: dir, env, logFile: join(dir, `synth-${rep}.log`) }));
-      point.app.push(
-        await measure([join(REPO, "node_modules/.bin/tsx"), join(REPO, "bench/app.ts")], { cwd: dir, env: { ...env, CDKTF_OUTDIR: join(dir, "app.out") }, logFile: join(dir, `app-${rep}.log`) }),
-      );
-      console.log(`synth n=${n} rep=${rep}: cdktf synth ${point.cli.at(-1)!.wallS.toFixed(1)} s, app ${point.app.at(-1)!.wallS.toFixed(1)} s`);
+      console.log(`cdktf synth n=${n} rep=${rep}: ${point.cli.at(-1)!.wallS.toFixed(1)} s`);
+    }
+    for (let rep = 1; rep <= reps; rep++) {
+      point.skipValidation.push(await measure(cdktfArgv("synth", "fleet", dir), { cwd: dir, env: skip, logFile: join(dir, `synth-skip-${rep}.log`) }));
+      console.log(`cdktf synth (skipValidation) n=${n} rep=${rep}: ${point.skipValidation.at(-1)!.wallS.toFixed(1)} s`);
     }
     const config = JSON.parse(readFileSync(join(dir, "cdktf.out/stacks/fleet/cdk.tf.json"), "utf8")) as { resource: Record<string, Record<string, Record<string, unknown>>>; removed?: unknown };
     point.resources = Object.values(config.resource).reduce((a, r) => a + Object.keys(r).length, 0);
     results.synth.push(point);
+
+    if (n === PROFILE_SIZE) {
+      const profDir = join(dir, "cpu-prof");
+      await execa(cdktfArgv("synth", "fleet", dir)[0]!, cdktfArgv("synth", "fleet", dir).slice(1), {
+        cwd: dir,
+        env: { ...process.env, ...env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` },
+      });
+      // The app is the profile that holds bench/app.ts.
+      const profiles = readdirSync(profDir).map((f) => JSON.parse(readFileSync(join(profDir, f), "utf8")));
+      const app = profiles.find((p) => JSON.stringify(p.nodes.map((x: { callFrame: { url: string } }) => x.callFrame.url)).includes("bench/app.ts"));
+      if (app) results.profile = { size: n, ...summarise(app, 12) };
+    }
 
     if (n === PLAN_SIZE) {
       // The state: the same resources (same inputs, same backend path), applied without provisioners.
@@ -75,9 +96,11 @@ export async function scale(parallelism: number, reps = 3): Promise<ScaleResults
       for (const d of [fixture, stackDir]) await execa("terraform", ["init", "-input=false"], { cwd: d, env: { ...process.env, ...env } });
       const p = `-parallelism=${parallelism}`;
       const fixtureRun = await measure(["terraform", "apply", "-auto-approve", "-input=false", p], { cwd: fixture, env, logFile: join(dir, "fixture-apply.log") });
+      console.log(`state fixture n=${n}: ${fixtureRun.wallS.toFixed(1)} s (exit ${fixtureRun.exitCode})`);
       const planArgv = ["terraform", "plan", "-detailed-exitcode", "-input=false", p];
       const plan = await measure(planArgv, { cwd: stackDir, env, logFile: join(dir, "plan.log") });
-      const diff = await measure(cdktfArgv("diff", "fleet", dir, ["--terraform-parallelism", String(parallelism)]), { cwd: dir, env, logFile: join(dir, "diff.log") });
+      // cdktf's own no-op plan (synth included), without the validation's minutes.
+      const diff = await measure(cdktfArgv("diff", "fleet", dir, ["--terraform-parallelism", String(parallelism)]), { cwd: dir, env: skip, logFile: join(dir, "diff.log") });
       results.plan = {
         size: n,
         resources: point.resources,
@@ -87,7 +110,7 @@ export async function scale(parallelism: number, reps = 3): Promise<ScaleResults
         diff,
         command: `${planArgv.join(" ")} (in cdktf.out/stacks/fleet)`,
       };
-      console.log(`plan n=${n}: fixture apply ${fixtureRun.wallS.toFixed(1)} s, plan ${plan.wallS.toFixed(1)} s (exit ${plan.exitCode}), cdktf diff ${diff.wallS.toFixed(1)} s`);
+      console.log(`plan n=${n}: ${plan.wallS.toFixed(1)} s (exit ${plan.exitCode}), cdktf diff ${diff.wallS.toFixed(1)} s (exit ${diff.exitCode})`);
     }
   }
   return results;
