@@ -74,6 +74,14 @@ describe("simulated Mac lab", { timeout: 150_000 }, () => {
     assert.equal(await out(lab.ssh("mac1", ["sudo", "-n", "id", "-u"], { reject: true })), "0");
   });
 
+  test("exec runs as root, or as another account with its groups", async () => {
+    assert.equal(await out(lab.exec("mac1", ["id", "-un"], { reject: true })), "root");
+    assert.equal(await out(lab.exec("mac1", ["id", "-Gn"], { user: "admin", reject: true })), "staff admin");
+    assert.equal(await out(lab.exec("mac1", ["sh", "-c", "cat; echo \"$HOME\""], { user: "admin", input: "in\n", reject: true })), "in\n/Users/admin");
+    assert.equal((await lab.exec("mac1", ["false"])).exitCode, 1);
+    await assert.rejects(lab.exec("mac1", ["false"], { reject: true }));
+  });
+
   test("each Mac has its own hostname and address, and knows the others by name", async () => {
     for (const m of macs) {
       assert.equal(await out(lab.ssh(m.name, ["hostname"], { reject: true })), `${m.name}.lab`);

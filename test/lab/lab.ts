@@ -1,7 +1,7 @@
 // The simulated Mac lab: each Mac is a set of Linux namespaces with an overlay root, its own network
 // namespace on a lab bridge, real OpenSSH and Postfix, and the launchd emulator under tini as PID 1.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,6 +13,8 @@ import { installMacUserland, LAUNCHD_COMMAND } from "./launchd/install.js";
 
 const PREFIX_LENGTH = 16;
 const NETNS_DIR = "/run/netns";
+/** Present while /run/netns exists because a lab made it: the last lab to go down removes both. */
+const NETNS_MARKER = "/run/mac-lab.netns";
 const HERE = dirname(fileURLToPath(import.meta.url));
 const MAC_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -36,8 +38,6 @@ interface HostState {
 
 interface LabState {
   hosts: HostState[];
-  /** Whether the lab created /run/netns (then `down` removes it). */
-  createdNetnsDir: boolean;
 }
 
 export interface InventoryHost {
@@ -213,56 +213,83 @@ export class Lab {
     return host;
   }
 
+  /**
+   * Runs `fn` while holding the lab's lock (`<dir>.lock`, beside the state tmpfs so `down` can remove it):
+   * test files of several engineers bring the same lab up at once. A lock whose process is gone is stale.
+   */
+  private async locked<T>(fn: () => Promise<T>): Promise<T> {
+    const lock = `${this.l.dir}.lock`;
+    await until("the lab lock", 600_000, async () => {
+      try {
+        await writeFile(lock, String(process.pid), { flag: "wx" });
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+        const owner = Number(await readFile(lock, "utf8").catch(() => ""));
+        if (owner && !alive(owner)) await rm(lock, { force: true });
+        return undefined;
+      }
+    });
+    try {
+      return await fn();
+    } finally {
+      await rm(lock, { force: true });
+    }
+  }
+
   /** Brings the lab up with at least `hosts` Macs (mac1..macN); idempotent; restarts any Mac that has stopped. */
   async up({ hosts = 1 }: { hosts?: number } = {}): Promise<InventoryHost[]> {
     requireRoot();
-    await ensurePackages();
-    if (!isMounted(this.l.dir)) {
-      await mkdir(this.l.dir, { recursive: true, mode: 0o700 });
-      await execa("mount", ["-t", "tmpfs", "-o", "mode=0700", "maclab", this.l.dir]);
-    }
-    let state = await this.readState();
-    if (!state) {
-      state = await this.create();
-      this.created = true;
-    }
-    // Rewritten each time, so a lab brought up by an older checkout boots with this one's script.
-    await writeAtomic(this.l.boot, BOOT_SCRIPT, 0o755);
+    return this.locked(async () => {
+      await ensurePackages();
+      if (!isMounted(this.l.dir)) {
+        await mkdir(this.l.dir, { recursive: true, mode: 0o700 });
+        await execa("mount", ["-t", "tmpfs", "-o", "mode=0700", "maclab", this.l.dir]);
+      }
+      let state = await this.readState();
+      if (!state) {
+        state = await this.create();
+        this.created = true;
+      }
+      // Rewritten each time, so a lab brought up by an older checkout boots with this one's script.
+      await writeAtomic(this.l.boot, BOOT_SCRIPT, 0o755);
 
-    await this.ensureBridge();
-    const added: HostState[] = [];
-    for (let i = state.hosts.length + 1; i <= hosts; i++) {
-      added.push({ name: macName(i), index: i, address: this.l.address(i), hostKey: "", cut: false });
-    }
-    state.hosts.push(...added);
-    const hostsFile = etcHosts(this.l, state.hosts);
-    const limit = pLimit(8);
-    await this.addNetworks(added);
-    await Promise.all(
-      added.map((h) =>
-        limit(async () => {
-          const d = this.l.host(h.name);
-          for (const sub of ["upper", "work", "root"]) await mkdir(join(d, sub), { recursive: true });
-          h.hostKey = await seedMac({ upper: join(d, "upper"), hostname: `${h.name}.lab`, hosts: hostsFile });
-        }),
-      ),
-    );
-    // Macs already running learn the new names; new ones got the file in their seed.
-    if (added.length) {
+      await this.ensureBridge();
+      const added: HostState[] = [];
+      for (let i = state.hosts.length + 1; i <= hosts; i++) {
+        added.push({ name: macName(i), index: i, address: this.l.address(i), hostKey: "", cut: false });
+      }
+      state.hosts.push(...added);
+      const hostsFile = etcHosts(this.l, state.hosts);
+      const limit = pLimit(8);
+      await this.addNetworks(added);
       await Promise.all(
-        state.hosts.filter((h) => !added.includes(h) && alive(h.pid)).map((h) => writeAtomic(`/proc/${h.pid}/root/etc/hosts`, hostsFile)),
+        added.map((h) =>
+          limit(async () => {
+            const d = this.l.host(h.name);
+            for (const sub of ["upper", "work", "root"]) await mkdir(join(d, sub), { recursive: true });
+            h.hostKey = await seedMac({ upper: join(d, "upper"), hostname: `${h.name}.lab`, hosts: hostsFile });
+          }),
+        ),
       );
-    }
-    await writeAtomic(this.l.knownHostsFile, state.hosts.map((h) => `${h.name}.lab,${h.address} ${h.hostKey}\n`).join(""));
-    await Promise.all(state.hosts.filter((h) => !alive(h.pid)).map((h) => limit(() => this.boot(h))));
-    await this.writeState(state);
-    await Promise.all(state.hosts.filter((h) => !h.cut).map((h) => until(`sshd on ${h.name}`, 30_000, () => sshdAnswers(h.address))));
-    return this.inventory();
+      // Macs already running learn the new names; new ones got the file in their seed.
+      if (added.length) {
+        await Promise.all(
+          state.hosts.filter((h) => !added.includes(h) && alive(h.pid)).map((h) => writeAtomic(`/proc/${h.pid}/root/etc/hosts`, hostsFile)),
+        );
+      }
+      await writeAtomic(this.l.knownHostsFile, state.hosts.map((h) => `${h.name}.lab,${h.address} ${h.hostKey}\n`).join(""));
+      await Promise.all(state.hosts.filter((h) => !alive(h.pid)).map((h) => limit(() => this.boot(h))));
+      await this.writeState(state);
+      await Promise.all(state.hosts.filter((h) => !h.cut).map((h) => until(`sshd on ${h.name}`, 30_000, () => sshdAnswers(h.address))));
+      return this.inventory();
+    });
   }
 
   /** First `up`: the lab's key pair, the boot script and the shared base layer. */
   private async create(): Promise<LabState> {
-    const state: LabState = { hosts: [], createdNetnsDir: !existsSync(NETNS_DIR) };
+    const state: LabState = { hosts: [] };
+    if (!existsSync(NETNS_DIR)) await writeFile(NETNS_MARKER, "");
     await rm(this.l.identityFile, { force: true });
     await rm(`${this.l.identityFile}.pub`, { force: true });
     await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "mac-lab", "-f", this.l.identityFile]);
@@ -349,12 +376,14 @@ export class Lab {
   /** Every process of the Mac ends, then it boots as at power-on; its files persist. */
   async reboot(name: string, { graceMs = 10_000 }: { graceMs?: number } = {}): Promise<void> {
     requireRoot();
-    const { state, host } = await this.host(name);
-    await writeAtomic(this.l.boot, BOOT_SCRIPT, 0o755);
-    await this.halt(host, graceMs);
-    await this.boot(host);
-    await this.writeState(state);
-    if (!host.cut) await until(`sshd on ${name}`, 30_000, () => sshdAnswers(host.address));
+    return this.locked(async () => {
+      const { state, host } = await this.host(name);
+      await writeAtomic(this.l.boot, BOOT_SCRIPT, 0o755);
+      await this.halt(host, graceMs);
+      await this.boot(host);
+      await this.writeState(state);
+      if (!host.cut) await until(`sshd on ${name}`, 30_000, () => sshdAnswers(host.address));
+    });
   }
 
   /** Unplugs the Mac: its host-side veth goes down, so nothing reaches it (SSH times out). */
@@ -368,11 +397,13 @@ export class Lab {
 
   private async setLink(name: string, up: boolean): Promise<void> {
     requireRoot();
-    const { state, host } = await this.host(name);
-    await execa("ip", ["link", "set", this.l.veth(name), up ? "up" : "down"]);
-    host.cut = !up;
-    await this.writeState(state);
-    if (up && alive(host.pid)) await until(`sshd on ${name}`, 30_000, () => sshdAnswers(host.address));
+    return this.locked(async () => {
+      const { state, host } = await this.host(name);
+      await execa("ip", ["link", "set", this.l.veth(name), up ? "up" : "down"]);
+      host.cut = !up;
+      await this.writeState(state);
+      if (up && alive(host.pid)) await until(`sshd on ${name}`, 30_000, () => sshdAnswers(host.address));
+    });
   }
 
   /** For test files: takes the lab down if this object brought it up, unless MAC_LAB_KEEP=1 leaves it for the next file. */
@@ -383,22 +414,24 @@ export class Lab {
   /** Removes every process, mount, network namespace, link, address and file the lab made; idempotent. */
   async down(): Promise<void> {
     requireRoot();
-    const state = await this.readState();
-    // Each Mac's `unshare` holds its namespaces; killing its PID 1 ends every process in the Mac.
-    const unshares = labProcesses(this.l);
-    for (const u of unshares) for (const c of childrenOf(u)) process.kill(c, "SIGKILL");
-    await until("the Macs to power off", 20_000, () => unshares.every((p) => !alive(p)));
+    return this.locked(async () => {
+      // Each Mac's `unshare` holds its namespaces; killing its PID 1 ends every process in the Mac.
+      const unshares = labProcesses(this.l);
+      for (const u of unshares) for (const c of childrenOf(u)) process.kill(c, "SIGKILL");
+      await until("the Macs to power off", 20_000, () => unshares.every((p) => !alive(p)));
 
-    const namespaces = listNetns(this.l);
-    if (namespaces.length) await execa("ip", ["-force", "-batch", "-"], { input: namespaces.map((n) => `netns del ${n}\n`).join(""), reject: false });
-    await execa("ip", ["link", "del", this.l.bridge], { reject: false, stderr: "ignore" });
-    await until("the lab's links to go", 20_000, async () => !(await labLinks(this.l)).length);
-    if (state?.createdNetnsDir && !listNetns(this.l).length && existsSync(NETNS_DIR)) {
-      if (isMounted(NETNS_DIR)) await execa("umount", [NETNS_DIR]);
-      await rm(NETNS_DIR, { recursive: true, force: true });
-    }
-    if (isMounted(this.l.dir)) await execa("umount", [this.l.dir]);
-    await rm(this.l.dir, { recursive: true, force: true });
+      const namespaces = listNetns(this.l);
+      if (namespaces.length) await execa("ip", ["-force", "-batch", "-"], { input: namespaces.map((n) => `netns del ${n}\n`).join(""), reject: false });
+      await execa("ip", ["link", "del", this.l.bridge], { reject: false, stderr: "ignore" });
+      await until("the lab's links to go", 20_000, async () => !(await labLinks(this.l)).length);
+      if (existsSync(NETNS_MARKER) && (!existsSync(NETNS_DIR) || !readdirSync(NETNS_DIR).length)) {
+        if (isMounted(NETNS_DIR)) await execa("umount", [NETNS_DIR]);
+        await rm(NETNS_DIR, { recursive: true, force: true });
+        await rm(NETNS_MARKER, { force: true });
+      }
+      if (isMounted(this.l.dir)) await execa("umount", [this.l.dir]);
+      await rm(this.l.dir, { recursive: true, force: true });
+    });
   }
 
   async status(): Promise<HostStatus[]> {
