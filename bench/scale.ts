@@ -13,7 +13,7 @@ import { Layout } from "../test/lab/lab.js";
 import { summarise } from "./cpuprofile.js";
 import { writeFleetInventory } from "./fleet.js";
 import { measure, type Measurement } from "./measure.js";
-import { cdktfArgv, cdktfProject, LAB_INSTANCE, toolEnv, WORK } from "./workspace.js";
+import { cdktfArgv, cdktfProject, LAB_INSTANCE, REPO, toolEnv, WORK } from "./workspace.js";
 
 export const SYNTH_SIZES = [1, 10, 50, 1000];
 const PLAN_SIZE = 1000;
@@ -31,7 +31,7 @@ export interface SynthPoint {
 export interface ScaleResults {
   started: string;
   synth: SynthPoint[];
-  /** CPU profile (`node --cpu-prof`) of the app during `cdktf synth` of PROFILE_SIZE Macs. */
+  /** CPU profile (`node --cpu-prof`) of the app (what `cdktf synth` runs) for PROFILE_SIZE Macs. */
   profile?: { size: number } & ReturnType<typeof summarise>;
   plan?: { size: number; resources: number; fixture: Measurement; plan: Measurement; noChanges: boolean; diff: Measurement; command: string };
 }
@@ -74,12 +74,12 @@ export async function scale(parallelism: number, reps = 2): Promise<ScaleResults
     results.synth.push(point);
 
     if (n === PROFILE_SIZE) {
+      // The app alone, as `cdktf synth` runs it, under the V8 profiler (Node refuses --cpu-prof in NODE_OPTIONS).
       const profDir = join(dir, "cpu-prof");
-      await execa(cdktfArgv("synth", "fleet", dir)[0]!, cdktfArgv("synth", "fleet", dir).slice(1), {
-        cwd: dir,
-        env: { ...process.env, ...env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` },
+      await execa("node", ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--import", "tsx", join(REPO, "bench", "app.ts")], {
+        cwd: REPO,
+        env: { ...process.env, ...env, CDKTF_OUTDIR: join(dir, "prof.out") },
       });
-      // The app is the profile that holds bench/app.ts.
       const profiles = readdirSync(profDir).map((f) => JSON.parse(readFileSync(join(profDir, f), "utf8")));
       const app = profiles.find((p) => JSON.stringify(p.nodes.map((x: { callFrame: { url: string } }) => x.callFrame.url)).includes("bench/app.ts"));
       if (app) results.profile = { size: n, ...summarise(app, 12) };
