@@ -169,6 +169,14 @@ describe("a fleet of six Macs, end to end", { concurrency: false }, () => {
     assert.deepEqual(await Promise.all(macs.map((m) => masterPid(m.name))), pids);
   });
 
+  test("cdktf warns when a deployed Mac vanishes from the inventory instead of being retired", async () => {
+    writeInventory({ hosts: macs.filter((m) => m.name !== "mac5").map((m) => entry(m, m.name === "mac2" ? { settings: settings12 } : {})) });
+    const run = await project.cdktf(["synth"], { MAC_POSTFIX_INVENTORY: inventoryFile, MAC_POSTFIX_STACKS: "fleet", MAC_POSTFIX_STATE_DIR: project.dir });
+    writeInventory();
+    assert.equal(run.exitCode, 0, run.output);
+    assert.match(run.output.replace(/\s+/g, " "), /Mac "mac5" was deployed from .*fleet\.yaml .* but is now in neither "hosts" nor "retired"\. Terraform will forget its resources/);
+  });
+
   test("retiring a Mac tears it down; the next deploy is a no-op", async () => {
     retired = [{ name: "mac6" }];
     writeInventory();
