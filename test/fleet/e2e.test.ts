@@ -65,6 +65,7 @@ describe("a fleet of six Macs, end to end", { concurrency: false }, () => {
         assert.equal(run.exitCode, 0, run.output);
       }
     } finally {
+      project?.dispose();
       await lab.release();
     }
   });

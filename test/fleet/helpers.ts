@@ -1,5 +1,5 @@
 /** What the fleet's end-to-end tests share: lab Macs, a throwaway cdktf project, and the real cdktf CLI. */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { execa } from "execa";
@@ -56,6 +56,11 @@ export class CdktfProject {
     );
     // Our own (empty) CLI config: no provider mirror, no credentials, no checkpoint.
     writeFileSync(join(this.dir, "terraformrc"), "");
+  }
+
+  /** Removes the project folder (state included). */
+  dispose(): void {
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** Writes an inventory file into the project and returns its path. */

@@ -64,6 +64,7 @@ describe("a fleet split by site, state in PostgreSQL", { concurrency: false }, (
         await asPostgres([`${PG_BIN}/pg_ctl`, "-D", join(pgDir, "data"), "-w", "-m", "fast", "stop"]).catch(() => undefined);
         rmSync(pgDir, { recursive: true, force: true });
       }
+      for (const p of projects) p.dispose();
       await lab.release();
     }
   });

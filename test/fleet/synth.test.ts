@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { LocalBackend, PgBackend, TerraformStack, Testing } from "cdktf";
 import type { Construct } from "constructs";
 import { stringify } from "yaml";
@@ -22,8 +22,11 @@ function synth(props: MacFleetProps): { json: Synthesized; fleet: MacFleet } {
   return { json, fleet };
 }
 
+const dir = mkdtempSync(join(tmpdir(), "fleet-synth-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
 function inventoryFile(document: object): string {
-  const file = join(mkdtempSync(join(tmpdir(), "fleet-synth-")), "fleet.yaml");
+  const file = join(mkdtempSync(join(dir, "case-")), "fleet.yaml");
   writeFileSync(file, stringify(document));
   return file;
 }
