@@ -47,13 +47,15 @@ export async function writeFileAtomic(ctx: StepContext, path: string, content: s
   await ctx.must(`write ${path}`, ["/bin/sh", "-c", WRITE_SCRIPT, "sh", dir, "0:0", mode.toString(8), path], { stdin: content });
 }
 
-/**
- * Makes the file hold exactly this content, owner and mode; says whether anything changed.
- * Content differing means a rewrite; only owner/mode differing means a rewrite too (atomic either way).
- */
-export async function ensureFile(ctx: StepContext, path: string, content: string, mode: number): Promise<boolean> {
+/** Whether the file lacks this content, owner root:wheel (0:0) or mode: then it must be (re)written. */
+export async function fileDiffers(ctx: StepContext, path: string, content: string, mode: number): Promise<boolean> {
   const [current, meta] = await Promise.all([readFile(ctx, path), statFile(ctx, path)]);
-  if (current === content && meta && meta.uid === 0 && meta.gid === 0 && meta.mode === mode) return false;
+  return current !== content || !meta || meta.uid !== 0 || meta.gid !== 0 || meta.mode !== mode;
+}
+
+/** Makes the file hold exactly this content, owner and mode (atomically); says whether anything changed. */
+export async function ensureFile(ctx: StepContext, path: string, content: string, mode: number): Promise<boolean> {
+  if (!(await fileDiffers(ctx, path, content, mode))) return false;
   await writeFileAtomic(ctx, path, content, mode);
   return true;
 }

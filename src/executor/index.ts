@@ -5,6 +5,6 @@ export { StepContext, StepError } from "./context.js";
 export { transportFor, type Transport, type RunResult, type RunOptions } from "../transport/index.js";
 export { listInstances, findInstance, settingValue, explicitSettings, masterRunning, queuedMessages, type ListedInstance } from "./postfix.js";
 export { readFile, statFile, type FileMeta } from "./files.js";
-export { domainTarget, jobState, isDisabled, parsePrint, type JobState } from "./launchctl.js";
+export { bootoutAndWait, domainTarget, domainExists, jobState, isDisabled, parsePrint, type JobState } from "./launchctl.js";
 export { smtpGreeting, type SmtpGreeting } from "./smtp.js";
 export { LOCK_PATH } from "./lock.js";

@@ -5,7 +5,7 @@
  */
 import type { LaunchJobStep } from "../spec.js";
 import type { StepContext } from "./context.js";
-import { readFile, removeFile, statFile, writeFileAtomic } from "./files.js";
+import { fileDiffers, removeFile, writeFileAtomic } from "./files.js";
 import { bootoutAndWait, domainExists, domainTarget, isDisabled, jobState } from "./launchctl.js";
 
 const PLIST_MODE = 0o644;
@@ -16,8 +16,7 @@ export async function applyLaunchJob(ctx: StepContext, spec: LaunchJobStep): Pro
   const launchctl = ctx.paths.launchctl;
 
   const live = await domainExists(ctx, domain);
-  const [content, meta] = await Promise.all([readFile(ctx, spec.path), statFile(ctx, spec.path)]);
-  const differs = content !== spec.plist || !meta || meta.uid !== 0 || meta.gid !== 0 || meta.mode !== PLIST_MODE;
+  const differs = await fileDiffers(ctx, spec.path, spec.plist, PLIST_MODE);
   if (differs) {
     const bootedOut = live && (await bootoutAndWait(ctx, service));
     ctx.log("bootout (plist changed)", bootedOut);

@@ -74,7 +74,8 @@ export function masterArgs(target: SshTarget, controlPath: string): string[] {
 
 /** argv (after `ssh`) that runs one remote command over the master. */
 export function sessionArgs(target: SshTarget, controlPath: string, remote: readonly string[], pty: boolean): string[] {
-  return ["-o", `ControlPath=${controlPath}`, "-o", "ControlMaster=no", pty ? "-tt" : "-T", ...sshOptions(target), "--", target.host, quoteCommand(remote)];
+  // LogLevel=ERROR: no "Shared connection to ... closed." after a -tt session; errors still show.
+  return ["-o", `ControlPath=${controlPath}`, "-o", "ControlMaster=no", "-o", "LogLevel=ERROR", pty ? "-tt" : "-T", ...sshOptions(target), "--", target.host, quoteCommand(remote)];
 }
 
 export class SshTransport implements Transport {

@@ -169,6 +169,7 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
       const [headline, ...detail] = cli.stderr.trimEnd().split("\n").filter((l) => !l.endsWith("change") && !l.includes("restored the previous"));
       assert.match(headline!, new RegExp(`^\\[${mac.name}\\] instance-config ${name}: settings failed: \`postfix -c /etc/${name} check\` rejected the settings$`));
       assert.match(detail.join("\n"), /default_process_limit/);
+      assert.doesNotMatch(cli.stderr, /Shared connection/);
     });
 
     it("a changed plist boots the job out and in again with the new definition", async () => {

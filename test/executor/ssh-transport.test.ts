@@ -60,6 +60,7 @@ describe("ssh transport over a real OpenSSH server", () => {
       const tty = await ssh.run(["sh", "-c", "test -t 2 && echo tty >&2; exit 4"], { pty: true });
       assert.equal(tty.exitCode, 4);
       assert.match(tty.stdout, /tty/);
+      assert.doesNotMatch(tty.stdout + tty.stderr, /Shared connection/);
     } finally {
       await ssh.dispose();
     }
