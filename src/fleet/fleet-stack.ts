@@ -1,7 +1,8 @@
 import { TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
 import { readInventory } from "./inventory.js";
-import { DEFAULT_SITE, MacFleet, type MacFleetProps } from "./mac-fleet.js";
+import { fleetLedger, readLedger } from "./ledger.js";
+import { DEFAULT_SITE, MacFleet, siteOf, type MacFleetProps } from "./mac-fleet.js";
 
 export interface FleetStacksProps extends Omit<MacFleetProps, "site"> {
   /**
@@ -28,7 +29,9 @@ export function fleetStacks(scope: Construct, id: string, props: FleetStacksProp
   const { backend, stackName = (site: string) => `${id}-${site}`, ...fleetProps } = props;
   // Read and validate once; every stack shares the result.
   const inventory = readInventory(props.inventory, props.defaults);
-  const sites = [...new Set([...inventory.hosts, ...inventory.retired].map((mac) => mac.site ?? DEFAULT_SITE))];
+  const ledger = fleetLedger(inventory, props.ledger);
+  const recorded = ledger === false ? {} : readLedger(ledger).macs;
+  const sites = [...new Set([...inventory.hosts, ...inventory.retired].map((mac) => siteOf(mac, recorded)))];
   const stacks = new Map<string, FleetStack>();
   for (const site of sites) {
     stacks.set(site, new FleetStack(scope, stackName(site), { ...fleetProps, inventory, defaults: undefined, site, backend }));

@@ -28,6 +28,11 @@ export function ledgerPathFor(inventoryFile: string): string {
   return `${inventoryFile}.ledger.json`;
 }
 
+/** The ledger a fleet keeps: the one given, or `<inventory file>.ledger.json`; none for an in-memory inventory. */
+export function fleetLedger(inventory: Inventory, ledger: string | false | undefined): string | false {
+  return ledger ?? (inventory.file === undefined ? false : ledgerPathFor(inventory.file));
+}
+
 export function readLedger(path: string): Ledger {
   let text: string;
   try {

@@ -3,7 +3,7 @@ import { Construct } from "constructs";
 import { MacHost, type MacHostProps, type MacResourceType } from "../constructs/mac-host.js";
 import { PostfixInputInstance } from "../constructs/postfix-input-instance.js";
 import { readInventory, type FleetMac, type Inventory, type InventoryDocument } from "./inventory.js";
-import { ledgerPathFor, updateLedger, type VanishedMac } from "./ledger.js";
+import { fleetLedger, readLedger, updateLedger, type LedgerEntry, type VanishedMac } from "./ledger.js";
 import { inScratchStack } from "./scratch.js";
 
 /** The site of Macs that name none, when a fleet is split by site. */
@@ -68,7 +68,9 @@ export class MacFleet extends Construct {
     this.inventory = readInventory(props.inventory, props.defaults);
     // MacHost validates it.
     const resourceType = props.resourceType ?? "terraform_data";
-    const inSite = (mac: FleetMac) => props.site === undefined || (mac.site ?? DEFAULT_SITE) === props.site;
+    const ledger = fleetLedger(this.inventory, props.ledger);
+    const recorded = ledger === false ? {} : readLedger(ledger).macs;
+    const inSite = (mac: FleetMac) => props.site === undefined || siteOf(mac, recorded) === props.site;
 
     const members = new Map<string, FleetMember>();
     for (const mac of this.inventory.hosts.filter(inSite)) {
@@ -92,7 +94,6 @@ export class MacFleet extends Construct {
       blocks.push(...retirementBlocks(retired, resourceType));
     }
 
-    const ledger = props.ledger ?? (this.inventory.file === undefined ? false : ledgerPathFor(this.inventory.file));
     this.vanished = ledger === false ? [] : updateLedger(ledger, this.inventory).filter((mac) => this.owns(mac, props.site));
     for (const mac of this.vanished) {
       Annotations.of(this).addWarning(
@@ -110,6 +111,14 @@ export class MacFleet extends Construct {
     const last = mac.site ?? DEFAULT_SITE;
     return sites.includes(last) ? last === site : sites[0] === site;
   }
+}
+
+/**
+ * The site whose stack holds a Mac: its own, else (for a retired Mac that no longer says) the
+ * site the ledger recorded, so its `removed` blocks land in the state that holds its resources.
+ */
+export function siteOf(mac: FleetMac, recorded: Readonly<Record<string, LedgerEntry>>): string {
+  return mac.site ?? recorded[mac.name]?.site ?? DEFAULT_SITE;
 }
 
 /** MacHost props of an inventory entry. A retired Mac without an address needs none: its teardown reads state. */

@@ -178,5 +178,13 @@ describe("MacFleet synth", () => {
     assert.equal(json("west").removed!.length, 5);
     assert.equal(json("east").removed, undefined);
     assert.equal(stacks.get("east")!.node.id, "fleet-east");
+
+    // Retired without its site: the ledger remembers it, so the teardown lands in west's state.
+    writeFileSync(file, stringify({ hosts: [{ name: "mac1", address: "10.0.0.1", site: "east" }], retired: [{ name: "mac2" }] }));
+    const later = fleetStacks(Testing.app(), "fleet", { inventory: file });
+    assert.deepEqual([...later.keys()], ["east", "west"]);
+    const west = JSON.parse(Testing.synth(later.get("west")!)) as Synthesized;
+    assert.deepEqual(west.removed!.map((r) => r.from).sort(), ["config", "instance", "job", "queue_guard", "readiness"].map((s) => `terraform_data.mac2_${s}`));
+    assert.equal((JSON.parse(Testing.synth(later.get("east")!)) as Synthesized).removed, undefined);
   });
 });
