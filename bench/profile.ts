@@ -85,5 +85,9 @@ export function taskProfile(log: string): Record<string, number> {
     const m = /^\s*([\d.]+) (?:TASK \[(.*)\]|PLAY RECAP)/.exec(l);
     return m ? [{ t: Number(m[1]), task: m[2] }] : [];
   });
-  return Object.fromEntries(marks.slice(0, -1).map((m, i) => [m.task ?? "", Number((marks[i + 1]!.t - m.t).toFixed(3))]));
+  if (!marks.length) return {};
+  return {
+    "(start-up, until the first task)": marks[0]!.t,
+    ...Object.fromEntries(marks.slice(0, -1).map((m, i) => [m.task ?? "", Number((marks[i + 1]!.t - m.t).toFixed(3))])),
+  };
 }
