@@ -9,6 +9,7 @@
 import type { DataResource } from "cdktf";
 import pLimit from "p-limit";
 import {
+  bootoutAndWait,
   domainTarget,
   findInstance,
   isDisabled,
@@ -22,7 +23,6 @@ import {
   transportFor,
   type Transport,
 } from "../executor/index.js";
-import { bootoutAndWait } from "../executor/launchctl.js";
 import type { HostSpec, InstanceConfigStep, InstanceStep, LaunchJobStep } from "../spec.js";
 import type { Inventory } from "./inventory.js";
 import { MacFleet } from "./mac-fleet.js";
