@@ -27,10 +27,15 @@ export function startSession(file: string, args: readonly string[]): Session {
       reject(new Error(`exited ${result.exitCode ?? result.signal} before it was ready: ${String(result.stderr).trim()}`));
     }, reject);
   });
+  // A dead child (a dropped connection) must not turn a heartbeat write into an uncaught EPIPE.
+  child.stdin?.on("error", () => undefined);
   // The lines are read once; keep draining so the child never blocks on a full pipe.
   child.stdout?.resume();
   return {
     firstLine,
+    send(text) {
+      if (child.stdin?.writable) child.stdin.write(text);
+    },
     async close() {
       child.stdin?.end();
       await child;

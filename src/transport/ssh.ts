@@ -103,6 +103,7 @@ export class SshTransport implements Transport {
     })();
     return {
       firstLine: ready.then((session) => session.firstLine),
+      send: (text) => void ready.then((session) => session.send(text), () => undefined),
       close: async () => (await ready).close(),
     };
   }

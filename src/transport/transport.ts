@@ -22,6 +22,8 @@ export interface RunResult {
 export interface Session {
   /** Resolves with the first line the command prints; rejects if it ends first. */
   readonly firstLine: Promise<string>;
+  /** Writes to its stdin. */
+  send(text: string): void;
   /** Close its stdin and wait for it to end. */
   close(): Promise<void>;
 }

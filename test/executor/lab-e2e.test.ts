@@ -243,6 +243,39 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
     });
   });
 
+  describe("a cut connection", () => {
+    it("fails the command instead of hanging, and the Mac's lock is given up once heartbeats stop", { timeout: 150_000 }, async () => {
+      const mac = macs[1]!;
+      const host = s.sshHost(mac);
+      const cutOff = transportFor(host);
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      const holding = withMacLock(cutOff, async () => {
+        locked();
+        await released;
+      });
+      try {
+        await isLocked;
+        const long = cutOff.run(["sleep", "600"]);
+        await lab.cut(mac.name);
+        await assert.rejects(long, /ssh to admin@\S+ failed/);
+      } finally {
+        await lab.restore(mac.name);
+      }
+      const again = transportFor(host);
+      try {
+        assert.equal(await withMacLock(again, async () => "locked again"), "locked again");
+      } finally {
+        release();
+        await holding.catch(() => undefined);
+        await again.dispose();
+        await cutOff.dispose();
+      }
+    });
+  });
+
   describe("the Mac lock", () => {
     it("a step waits while another deploy holds the lock, then runs", async () => {
       const mac = macs[1]!;
