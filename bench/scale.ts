@@ -95,9 +95,9 @@ export async function scale(parallelism: number, reps = 2): Promise<ScaleResults
       const stackDir = join(dir, "cdktf.out/stacks/fleet");
       for (const d of [fixture, stackDir]) await execa("terraform", ["init", "-input=false"], { cwd: d, env: { ...process.env, ...env } });
       const p = `-parallelism=${parallelism}`;
-      const fixtureRun = await measure(["terraform", "apply", "-auto-approve", "-input=false", p], { cwd: fixture, env, logFile: join(dir, "fixture-apply.log") });
+      const fixtureRun = await measure(["terraform", "apply", "-auto-approve", "-input=false", "-no-color", p], { cwd: fixture, env, logFile: join(dir, "fixture-apply.log") });
       console.log(`state fixture n=${n}: ${fixtureRun.wallS.toFixed(1)} s (exit ${fixtureRun.exitCode})`);
-      const planArgv = ["terraform", "plan", "-detailed-exitcode", "-input=false", p];
+      const planArgv = ["terraform", "plan", "-detailed-exitcode", "-input=false", "-no-color", p];
       const plan = await measure(planArgv, { cwd: stackDir, env, logFile: join(dir, "plan.log") });
       // cdktf's own no-op plan (synth included), without the validation's minutes.
       const diff = await measure(cdktfArgv("diff", "fleet", dir, ["--terraform-parallelism", String(parallelism)]), { cwd: dir, env: skip, logFile: join(dir, "diff.log") });
