@@ -115,6 +115,28 @@ export async function measure(argv: string[], { cwd, env, logFile, afterExit }: 
   }
 }
 
+/**
+ * A Measurement rebuilt from a GNU `time -v` file alone (a run whose other figures were lost):
+ * CPU is rusage user+sys of the waited-for tree, and the tree RSS is unknown (NaN).
+ */
+export function fromTimeFile(file: string): Measurement {
+  const t = readFileSync(file, "utf8");
+  const num = (re: RegExp) => Number(re.exec(t)?.[1] ?? NaN);
+  const [h, mi, s] = (/Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)/.exec(t)?.[1] ?? "").split(":").map(Number).reverse().concat([0, 0]);
+  const userS = num(/User time \(seconds\): ([\d.]+)/);
+  const sysS = num(/System time \(seconds\): ([\d.]+)/);
+  return {
+    wallS: (h ?? 0) + (mi ?? 0) * 60 + (s ?? 0) * 3600,
+    cpuS: userS + sysS,
+    userS,
+    sysS,
+    maxRssMiB: num(/Maximum resident set size \(kbytes\): (\d+)/) / 1024,
+    treeRssMiB: NaN,
+    exitCode: num(/Exit status: (\d+)/),
+    load1: NaN,
+  };
+}
+
 /** Writes a JSON file with a trailing newline. */
 export function writeJson(file: string, value: unknown): void {
   writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
