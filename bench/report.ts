@@ -90,7 +90,7 @@ async function chart(all: Cell[]): Promise<string> {
     data: { values },
     encoding: {
       x: { field: "size", type: "quantitative", title: "Macs in the fleet", axis: { values: [...new Set(values.map((v) => v.size))] } },
-      color: { field: "tool", type: "nominal", title: null, legend: { orient: "top-left", direction: "vertical" } },
+      color: { field: "tool", type: "nominal", title: null, legend: { orient: "top-left", direction: "vertical", labelLimit: 400 } },
     },
     layer: [
       { mark: { type: "line", point: true }, encoding: { y: { field: "wall", type: "quantitative", title: "wall time (s)" } } },
