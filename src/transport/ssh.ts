@@ -3,6 +3,7 @@
  * One connection per transport: a ControlMaster is opened on first use and every command is
  * multiplexed over it; `dispose()` closes it.
  */
+import type { Connection } from "../spec.js";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,15 +11,8 @@ import { quoteCommand } from "./shell-quote.js";
 import { runProcess, startSession } from "./process.js";
 import { fromPty, privilege, type RunOptions, type RunResult, type Session, type Transport } from "./transport.js";
 
-export interface SshTarget {
-  readonly host: string;
-  readonly user?: string;
-  readonly port?: number;
-  readonly identityFile?: string;
-  readonly knownHostsFile?: string;
-  readonly proxyJump?: string;
-  readonly insecureIgnoreHostKey?: boolean;
-}
+/** The spec's SSH connection, without its transport tag. */
+export type SshTarget = Omit<Extract<Connection, { transport: "ssh" }>, "transport">;
 
 /** How long to wait for a connection, and how fast a cut one is noticed (interval x count seconds). */
 const CONNECT_TIMEOUT_S = 10;
