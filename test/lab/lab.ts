@@ -1,5 +1,6 @@
 // The simulated Mac lab: each Mac is a set of Linux namespaces with an overlay root, its own network
 // namespace on a lab bridge, real OpenSSH and Postfix, and the launchd emulator under tini as PID 1.
+import { quoteArg } from "../../src/transport/shell-quote.js";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
@@ -172,11 +173,6 @@ function sshdAnswers(address: string): Promise<boolean> {
       resolve(false);
     });
   });
-}
-
-/** Quotes one argument for the remote POSIX shell that runs an ssh command line. */
-function shellQuote(arg: string): string {
-  return `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
 export class Lab {
@@ -497,7 +493,7 @@ export class Lab {
   /** Runs argv as admin over real SSH (each argument quoted for the remote shell); does not throw on non-zero unless `reject`. */
   async ssh(name: string, argv: string[], { input, reject = false, timeout }: Omit<ExecOptions, "user"> = {}): Promise<Result> {
     const [cmd, ...args] = await this.sshCommand(name);
-    return execa(cmd!, [...args, "--", ...argv.map(shellQuote)], { input, reject, timeout });
+    return execa(cmd!, [...args, "--", ...argv.map(quoteArg)], { input, reject, timeout });
   }
 }
 
