@@ -10,18 +10,25 @@ import { cdktf, cdktfFailure, cdktfWorkspace, type CdktfWorkspace } from "../sup
 import { eventually, exists, instances, job, onMac, ownerAndMode, readPlist, sendMail, setting } from "../support/mac.js";
 import { smtpGreeting } from "../../src/executor/index.js";
 
-const MAC = "mac7";
+const MAC = "mac1";
 const CONFIG = "/etc/postfix-in";
 const LABEL = "org.postfix.in";
 const PLIST = `/Library/LaunchDaemons/${LABEL}.plist`;
-const lab = new Lab();
-let ws: CdktfWorkspace;
+const lab = new Lab({ instance: "d" });
+let ws: CdktfWorkspace | undefined;
 let address: string;
+/** Set by the last test once its destroy has removed everything, so after() need not destroy again. */
+let destroyed = false;
+
+function workspace(): CdktfWorkspace {
+  assert.ok(ws, "the cdktf workspace was made in before()");
+  return ws;
+}
 
 const settings = (banner: string) => ({ MAC_POSTFIX_SETTINGS: JSON.stringify({ smtpd_banner: `$myhostname ESMTP ${banner}` }) });
 
 before(async () => {
-  const inventory = await lab.up({ hosts: 7 });
+  const inventory = await lab.up({ hosts: 1 });
   const mac = inventory.find((h) => h.name === MAC);
   assert.ok(mac, `${MAC} is in the lab inventory`);
   address = mac.address;
@@ -35,12 +42,22 @@ before(async () => {
 });
 
 after(async () => {
-  // Leave the Mac as we found it even when a test failed midway.
-  await cdktf(ws, "destroy", ["mac-ssh"], { MAC_POSTFIX_ON_DESTROY: "discard-queue" });
+  try {
+    // Leave the Mac as we found it even when a test failed midway (the lab stays up with MAC_LAB_KEEP=1).
+    // Destroy-time steps read onDestroy from the state, so deploy discard-queue into it first.
+    if (ws && !destroyed) {
+      const cleanup = { ...settings("second"), MAC_POSTFIX_ON_DESTROY: "discard-queue" };
+      await cdktf(ws, "deploy", ["mac-ssh"], cleanup);
+      const result = await cdktf(ws, "destroy", ["mac-ssh"], cleanup);
+      if (result.exitCode !== 0) console.error(`cleanup: ${cdktfFailure(result)}`);
+    }
+  } finally {
+    await lab.release();
+  }
 });
 
 test("cdktf deploy creates the instance, its LaunchDaemon, and it answers SMTP", async () => {
-  const result = await cdktf(ws, "deploy", ["mac-ssh"], settings("first"));
+  const result = await cdktf(workspace(), "deploy", ["mac-ssh"], settings("first"));
   assert.equal(result.exitCode, 0, cdktfFailure(result));
 
   assert.deepEqual(
@@ -66,10 +83,10 @@ test("cdktf deploy creates the instance, its LaunchDaemon, and it answers SMTP",
   assert.ok(running.pid && running.pid > 1);
 
   const greeting = await smtpGreeting(address, 25);
-  assert.match(greeting.banner, /^220 mac7\.lab ESMTP first/);
-  assert.match(await sendMail(address, 25, "admin@mac7.lab", "remote source"), /^250 .*queued as/);
+  assert.match(greeting.banner, /^220 mac1\.lab ESMTP first/);
+  assert.match(await sendMail(address, 25, "admin@mac1.lab", "remote source"), /^250 .*queued as/);
   // The recipe's step 5 from the local side: mail submitted on the Mac itself, as root.
-  await onMac(lab, MAC, ["/usr/sbin/sendmail", "-C", CONFIG, "-f", "root@mac7.lab", "admin@mac7.lab"], "Subject: local source\n\nlocal source\n");
+  await onMac(lab, MAC, ["/usr/sbin/sendmail", "-C", CONFIG, "-f", "root@mac1.lab", "admin@mac1.lab"], "Subject: local source\n\nlocal source\n");
   await eventually("both messages in admin's mailbox", 20_000, async () => {
     const box = String((await lab.exec(MAC, ["cat", "/var/mail/admin"])).stdout);
     return box.includes("Subject: remote source") && box.includes("Subject: local source");
@@ -78,8 +95,12 @@ test("cdktf deploy creates the instance, its LaunchDaemon, and it answers SMTP",
 
 test("a settings change is applied in place: postconf and reload, master keeps its PID", async () => {
   const before = await job(lab, MAC, LABEL);
-  const result = await cdktf(ws, "deploy", ["mac-ssh"], settings("second"));
+  const result = await cdktf(workspace(), "deploy", ["mac-ssh"], settings("second"));
   assert.equal(result.exitCode, 0, cdktfFailure(result));
+  const output = String(result.all);
+  assert.match(output, /instance-config postfix-in: set smtpd_banner: changed/);
+  assert.match(output, /instance-config postfix-in: reload: changed/);
+  assert.doesNotMatch(output, /terraform_data\.mac_(instance|job) \([^)]*\): (Destroying|Creating|Modifying)/, "neither the instance nor the job is replaced");
   assert.equal(await setting(lab, MAC, CONFIG, "smtpd_banner"), "$myhostname ESMTP second");
   const afterwards = await job(lab, MAC, LABEL);
   assert.equal(afterwards.state, "running");
@@ -88,27 +109,38 @@ test("a settings change is applied in place: postconf and reload, master keeps i
 });
 
 test("a second deploy of the same configuration changes nothing", async () => {
-  const result = await cdktf(ws, "deploy", ["mac-ssh"], settings("second"));
+  const pidBefore = (await job(lab, MAC, LABEL)).pid;
+  const result = await cdktf(workspace(), "deploy", ["mac-ssh"], settings("second"));
   assert.equal(result.exitCode, 0, cdktfFailure(result));
-  assert.doesNotMatch(String(result.all), /Creation complete|Destruction complete|Modifications complete/);
+  const output = String(result.all);
+  assert.match(output, /No changes\. Your infrastructure matches the configuration\./);
+  assert.match(output, /Resources: 0 added, 0 changed, 0 destroyed/);
+  assert.doesNotMatch(output, /Creation complete|Destruction complete|Modifications complete|Provisioning with/);
+  assert.equal((await job(lab, MAC, LABEL)).pid, pidBefore, "master untouched");
 });
 
 test("after a reboot of the Mac, launchd brings the instance back", async () => {
+  // A file on the Mac's tmpfs /run and the host PID of its PID 1 show that the Mac really restarted.
+  await onMac(lab, MAC, ["touch", "/run/before-reboot"]);
+  const pid1 = (await lab.status()).find((h) => h.name === MAC)?.pid;
+  assert.ok(pid1, `${MAC} is up`);
   await lab.reboot(MAC);
+  assert.notEqual((await lab.status()).find((h) => h.name === MAC)?.pid, pid1, "a new PID 1");
+  assert.ok(!(await exists(lab, MAC, "/run/before-reboot")), "/run was emptied by the reboot");
   await eventually("the instance to answer SMTP after reboot", 60_000, async () => (await smtpGreeting(address, 25, 2_000)).banner.includes("ESMTP second"));
   assert.equal((await job(lab, MAC, LABEL)).state, "running");
 });
 
 test("a default destroy with mail queued fails, names the count and changes nothing", async () => {
   // Hold one message so it stays queued whatever the Mac's network does.
-  await onMac(lab, MAC, ["/usr/sbin/sendmail", "-C", CONFIG, "-f", "root@mac7.lab", "someone@example.invalid"], "Subject: held\n\nheld\n");
+  await onMac(lab, MAC, ["/usr/sbin/sendmail", "-C", CONFIG, "-f", "root@mac1.lab", "someone@example.invalid"], "Subject: held\n\nheld\n");
   await eventually("the message to reach the queue", 20_000, async () => {
     await onMac(lab, MAC, ["/usr/sbin/postsuper", "-c", CONFIG, "-h", "ALL"]);
     return !(await onMac(lab, MAC, ["/usr/sbin/postqueue", "-c", CONFIG, "-p"])).includes("Mail queue is empty");
   });
   const pidBefore = (await job(lab, MAC, LABEL)).pid;
 
-  const result = await cdktf(ws, "destroy", ["mac-ssh"]);
+  const result = await cdktf(workspace(), "destroy", ["mac-ssh"]);
   assert.notEqual(result.exitCode, 0, "destroy must fail while mail is queued");
   assert.match(String(result.all), /1 message\(s\) queued in postfix-in/);
 
@@ -121,10 +153,13 @@ test("a default destroy with mail queued fails, names the count and changes noth
 });
 
 test("destroy with discard-queue removes everything it made", async () => {
-  const update = await cdktf(ws, "deploy", ["mac-ssh"], { ...settings("second"), MAC_POSTFIX_ON_DESTROY: "discard-queue" });
+  assert.doesNotMatch(await onMac(lab, MAC, ["/usr/sbin/postqueue", "-c", CONFIG, "-p"]), /Mail queue is empty/, "the held message is still queued");
+  const update = await cdktf(workspace(), "deploy", ["mac-ssh"], { ...settings("second"), MAC_POSTFIX_ON_DESTROY: "discard-queue" });
   assert.equal(update.exitCode, 0, cdktfFailure(update));
-  const result = await cdktf(ws, "destroy", ["mac-ssh"], { ...settings("second"), MAC_POSTFIX_ON_DESTROY: "discard-queue" });
+  const result = await cdktf(workspace(), "destroy", ["mac-ssh"], { ...settings("second"), MAC_POSTFIX_ON_DESTROY: "discard-queue" });
   assert.equal(result.exitCode, 0, cdktfFailure(result));
+  assert.match(String(result.all), /instance postfix-in: discard 1 queued message\(s\): changed/);
+  destroyed = true;
 
   assert.ok(!(await instances(lab, MAC)).some((row) => row[0] === "postfix-in"));
   assert.equal((await job(lab, MAC, LABEL)).exitCode, 113);
