@@ -5,13 +5,18 @@
  */
 import type { StepContext } from "./context.js";
 
+// The temp file's name has a dot: sudo skips such files in sudoers.d while one is being written.
+// Arguments after the fourth are a check command, run on the temp file before it replaces the target.
 const WRITE_SCRIPT = `set -e
 tmp=$(mktemp "$1/.mac-postfix.XXXXXX")
 trap 'rm -f "$tmp"' EXIT
 cat > "$tmp"
 chown "$2" "$tmp"
 chmod "$3" "$tmp"
-mv -f "$tmp" "$4"
+target=$4
+shift 4
+if [ $# -gt 0 ]; then "$@" "$tmp" >&2; fi
+mv -f "$tmp" "$target"
 trap - EXIT`;
 
 const READ_SCRIPT = `if [ -e "$1" ]; then cat -- "$1"; else exit 3; fi`;
@@ -41,10 +46,15 @@ export async function statFile(ctx: StepContext, path: string): Promise<Omit<Fil
   return { uid: Number(uid), gid: Number(gid), mode: parseInt(mode!, 8) };
 }
 
-/** Writes content atomically as uid 0 gid 0 (root:wheel on macOS) with the given mode. */
-export async function writeFileAtomic(ctx: StepContext, path: string, content: string, mode: number): Promise<void> {
-  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
-  await ctx.must(`write ${path}`, ["/bin/sh", "-c", WRITE_SCRIPT, "sh", dir, "0:0", mode.toString(8), path], { stdin: content });
+/** The folder a path is in. */
+const parentOf = (path: string): string => path.slice(0, path.lastIndexOf("/")) || "/";
+
+/**
+ * Writes content atomically as uid 0 gid 0 (root:wheel on macOS) with the given mode. `check` is
+ * an argv that must accept the new file (its path is appended) before it replaces the old one.
+ */
+export async function writeFileAtomic(ctx: StepContext, path: string, content: string, mode: number, check: readonly string[] = []): Promise<void> {
+  await ctx.must(`write ${path}`, ["/bin/sh", "-c", WRITE_SCRIPT, "sh", parentOf(path), "0:0", mode.toString(8), path, ...check], { stdin: content });
 }
 
 /** Whether the file lacks this content, owner root:wheel (0:0) or mode: then it must be (re)written. */
@@ -54,10 +64,24 @@ export async function fileDiffers(ctx: StepContext, path: string, content: strin
 }
 
 /** Makes the file hold exactly this content, owner and mode (atomically); says whether anything changed. */
-export async function ensureFile(ctx: StepContext, path: string, content: string, mode: number): Promise<boolean> {
+export async function ensureFile(ctx: StepContext, path: string, content: string, mode: number, check: readonly string[] = []): Promise<boolean> {
   if (!(await fileDiffers(ctx, path, content, mode))) return false;
-  await writeFileAtomic(ctx, path, content, mode);
+  await writeFileAtomic(ctx, path, content, mode, check);
   return true;
+}
+
+/** Creates the file's folder (and missing parents), owned by root, mode 0755, unless it exists; says whether it did. */
+export async function ensureParentDirectory(ctx: StepContext, path: string): Promise<boolean> {
+  const dir = parentOf(path);
+  if (await statFile(ctx, dir)) return false;
+  await ctx.must(`create ${dir}`, ["mkdir", "-p", "-m", "0755", "--", dir]);
+  return true;
+}
+
+/** Removes the file's folder if it is empty; says whether it did. */
+export async function removeEmptyParentDirectory(ctx: StepContext, path: string): Promise<boolean> {
+  const result = await ctx.run(["rmdir", "--", parentOf(path)], { root: true });
+  return result.exitCode === 0;
 }
 
 /** Removes the file; says whether it was there. */
