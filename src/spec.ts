@@ -29,6 +29,12 @@ export interface MacPaths {
   readonly launchDaemonsDirectory: string;
   /** Folder for LaunchAgents of every user. */
   readonly launchAgentsDirectory: string;
+  /** The sudo binary (a login-bound agent starts the instance through it). */
+  readonly sudo: string;
+  /** The visudo binary, which checks a sudoers drop-in before it is installed. */
+  readonly visudo: string;
+  /** Folder of sudoers drop-ins, included by the Mac's /etc/sudoers. */
+  readonly sudoersDirectory: string;
 }
 
 export const MAC_DEFAULT_PATHS: MacPaths = {
@@ -38,6 +44,9 @@ export const MAC_DEFAULT_PATHS: MacPaths = {
   launchctl: "/bin/launchctl",
   launchDaemonsDirectory: "/Library/LaunchDaemons",
   launchAgentsDirectory: "/Library/LaunchAgents",
+  sudo: "/usr/bin/sudo",
+  visudo: "/usr/sbin/visudo",
+  sudoersDirectory: "/etc/sudoers.d",
 };
 
 export type Connection =
@@ -149,12 +158,32 @@ export interface LogoutHookStep {
   readonly script: string;
 }
 
+/**
+ * A word sudoers takes literally in a command line: no whitespace and none of its special
+ * characters (`\\ , : = ( ) ! # "` and the like), so a rule can be written without escaping.
+ */
+export const SUDOERS_WORD = /^[A-Za-z0-9_/.+@%-]+$/;
+
+/** A sudoers drop-in that lets one user run one exact command as root, without a password. */
+export interface SudoRuleStep {
+  readonly kind: "sudo-rule";
+  readonly construct: string;
+  readonly host: HostSpec;
+  /** Absolute path of the drop-in on the Mac. */
+  readonly path: string;
+  /** The user the rule is for. */
+  readonly user: string;
+  /** The command's argv: an absolute program and its exact arguments, each a sudoers-safe word. */
+  readonly command: readonly string[];
+}
+
 export type StepSpec =
   | InstanceStep
   | InstanceConfigStep
   | LaunchJobStep
   | ReadinessStep
   | QueueGuardStep
-  | LogoutHookStep;
+  | LogoutHookStep
+  | SudoRuleStep;
 
 export type StepAction = "apply" | "destroy";

@@ -67,7 +67,7 @@ export function validateNonEmptyLine(where: string, field: string, value: unknow
   return s;
 }
 
-function validatePattern(where: string, field: string, value: unknown, pattern: RegExp, what: string): string {
+export function validatePattern(where: string, field: string, value: unknown, pattern: RegExp, what: string): string {
   const s = validateString(where, field, value);
   if (!pattern.test(s)) fail(where, field, what, value);
   return s;

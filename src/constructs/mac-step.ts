@@ -15,7 +15,7 @@ import { ValidationError } from "../validation.js";
 import type { MacHost, MacResourceType } from "./mac-host.js";
 
 /** The step names used in addresses: `<addressPrefix>_<step>`. */
-export type MacStepName = "instance" | "config" | "job" | "readiness" | "queue_guard" | "logout_hook";
+export type MacStepName = "instance" | "config" | "job" | "readiness" | "queue_guard" | "logout_hook" | "sudo_rule";
 
 /** Matches an `addressPrefix`: a Terraform identifier. */
 export const ADDRESS_PREFIX_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;

@@ -10,6 +10,7 @@ import type { LaunchJob } from "./launch-job.js";
 import type { MacHost } from "./mac-host.js";
 import { macStep, validateAddressPrefix } from "./mac-step.js";
 import { ON_DESTROY_VALUES, PostfixInstance } from "./postfix-instance.js";
+import { SudoRule } from "./sudo-rule.js";
 
 /**
  * How launchd runs the instance.
@@ -75,7 +76,11 @@ export interface PostfixInputInstanceProps {
    * @default "boot"
    */
   readonly lifecycle?: Lifecycle;
-  /** The user whose login starts the instance; required with `lifecycle: "login"`, refused otherwise. */
+  /**
+   * The user whose login starts the instance; required with `lifecycle: "login"`, refused
+   * otherwise. Unless it is root, a sudoers drop-in lets this user start the instance's master
+   * (or `postmulti ... start`) as root, and nothing else.
+   */
   readonly loginUser?: string;
   /**
    * Port the instance's smtpd listens on (as its master.cf says), where readiness expects a 220 greeting.
@@ -95,8 +100,8 @@ export interface PostfixInputInstanceProps {
   /** Resources to create before the instance. */
   readonly dependsOn?: ITerraformDependable[];
   /**
-   * Deterministic Terraform addresses: `<addressPrefix>_instance`, `_config`, `_job`, `_readiness`
-   * and `_queue_guard`.
+   * Deterministic Terraform addresses: `<addressPrefix>_instance`, `_config`, `_job`, `_readiness`,
+   * `_queue_guard` and, for a login-bound instance, `_sudo_rule`.
    */
   readonly addressPrefix?: string;
 }
@@ -111,6 +116,8 @@ export class PostfixInputInstance extends Construct {
   readonly instance: PostfixInstance;
   /** The launchd job (a LaunchDaemon, or a LaunchAgent with `lifecycle: "login"`). */
   readonly daemon: LaunchJob;
+  /** With `lifecycle: "login"` and a login user other than root: the rule that lets the agent start master as root. */
+  readonly sudoRule?: SudoRule;
   /** Absolute config directory of the instance on the Mac. */
   readonly configDirectory: string;
   /** launchd label of the job. */
@@ -151,33 +158,37 @@ export class PostfixInputInstance extends Construct {
     this.configDirectory = this.instance.configDirectory;
     const { paths } = host.spec;
 
-    const job =
+    // What starts the instance; master and postmulti need root.
+    const start =
       runMode === "supervised"
-        ? {
-            // A foreground master that launchd supervises; `postfix start` would background it.
-            program: posix.join(paths.daemonDirectory, "master"),
-            programArguments: ["master", "-c", this.configDirectory],
-            runAtLoad: true,
-            keepAlive: true,
-          }
-        : {
-            // One-shot start: postmulti backgrounds master and exits, so no KeepAlive, and the
-            // process group is abandoned so launchd does not kill master when postmulti exits.
-            programArguments: [posix.join(paths.commandDirectory, "postmulti"), "-i", this.instance.name, "-p", "start"],
-            runAtLoad: true,
-            abandonProcessGroup: true,
-            // RunAtLoad already ran it at bootstrap; a kickstart of the exited job would start it twice.
-            kickstart: false,
-          };
-    const jobProps = { host, label: props.label ?? "org.postfix.in", ...job, dependsOn: [this.instance.configResource], addressPrefix };
-    this.daemon =
-      lifecycle === "boot"
-        ? new LaunchDaemon(this, "Daemon", jobProps)
-        : new LaunchAgent(this, "Agent", { ...jobProps, user: validateUser(where, "loginUser", props.loginUser) });
-    if (lifecycle === "login" && props.loginUser !== "root") {
-      Annotations.of(this).addWarning(
-        `lifecycle "login": launchd runs a LaunchAgent as ${props.loginUser}, and Postfix's master runs only as root, so the instance will not start; ` +
-          'even as root it would serve only while that user is logged in. Use lifecycle "boot" for a mail server shared by all accounts.',
+        ? // A foreground master that launchd supervises; `postfix start` would background it.
+          [posix.join(paths.daemonDirectory, "master"), "-c", this.configDirectory]
+        : [posix.join(paths.commandDirectory, "postmulti"), "-i", this.instance.name, "-p", "start"];
+    const lifecycleJob = {
+      supervised: { runAtLoad: true, keepAlive: true },
+      // One-shot start: postmulti backgrounds master and exits, so no KeepAlive, and the process
+      // group is abandoned so launchd does not kill master when postmulti exits. RunAtLoad
+      // already ran it at bootstrap; a kickstart of the exited job would start it twice.
+      "postmulti-start": { runAtLoad: true, abandonProcessGroup: true, kickstart: false },
+    }[runMode];
+    const label = props.label ?? "org.postfix.in";
+    const jobDefaults = { host, label, ...lifecycleJob, dependsOn: [this.instance.configResource], addressPrefix };
+    if (lifecycle === "boot") {
+      // Supervised master gets a short argv[0], as Postfix's own scripts start it.
+      const argv = runMode === "supervised" ? { program: start[0], programArguments: ["master", ...start.slice(1)] } : { programArguments: start };
+      this.daemon = new LaunchDaemon(this, "Daemon", { ...jobDefaults, ...argv });
+    } else {
+      const user = validateUser(where, "loginUser", props.loginUser);
+      // launchd runs an agent as its user: a sudoers rule lets that user run exactly this start
+      // command as root, and the agent runs it through `sudo -n` (sudo passes SIGTERM on at logout).
+      const asRoot = user === "root" ? [] : [paths.sudo, "-n"];
+      if (asRoot.length > 0) {
+        this.sudoRule = new SudoRule(this, "Sudo", { host, name: `cdktf-mac-postfix-${this.instance.name}`, user, command: start, dependsOn: [this.instance.configResource], addressPrefix });
+        jobDefaults.dependsOn.push(this.sudoRule.resource);
+      }
+      this.daemon = new LaunchAgent(this, "Agent", { ...jobDefaults, user, programArguments: [...asRoot, ...start] });
+      Annotations.of(this).addInfo(
+        `lifecycle "login": the instance serves only while ${user} is logged in; use lifecycle "boot" for a mail server shared by all accounts.`,
       );
     }
     this.label = this.daemon.label;
@@ -206,7 +217,7 @@ export class PostfixInputInstance extends Construct {
       expectRunning: runMode === "supervised",
       smtp: this.smtpEndpoint,
     };
-    const watched = [this.instance.instanceStep, this.instance.configStep, this.daemon.step, queueGuard, readiness];
+    const watched = [this.instance.instanceStep, this.instance.configStep, this.sudoRule?.step, this.daemon.step, queueGuard, readiness].filter(Boolean);
     this.readinessResource = macStep(this, "Readiness", {
       host,
       spec: readiness,

@@ -8,6 +8,7 @@ import { applyLaunchJob, destroyLaunchJob } from "./launch-job.js";
 import { withMacLock } from "./lock.js";
 import { applyLogoutHook, destroyLogoutHook } from "./logout-hook.js";
 import { applyReadiness } from "./readiness.js";
+import { applySudoRule, destroySudoRule } from "./sudo-rule.js";
 
 /** What a log line and an error say the step is about. */
 export function subjectOf(spec: StepSpec): string {
@@ -20,6 +21,7 @@ export function subjectOf(spec: StepSpec): string {
     case "readiness":
       return `${spec.kind} ${spec.label}`;
     case "logout-hook":
+    case "sudo-rule":
       return `${spec.kind} ${spec.path}`;
   }
 }
@@ -39,6 +41,8 @@ async function dispatch(ctx: StepContext, spec: StepSpec, action: StepAction): P
       return action === "apply" ? ctx.log("apply", false) : destroyQueueGuard(ctx, spec);
     case "logout-hook":
       return action === "apply" ? applyLogoutHook(ctx, spec) : destroyLogoutHook(ctx, spec);
+    case "sudo-rule":
+      return action === "apply" ? applySudoRule(ctx, spec) : destroySudoRule(ctx, spec);
   }
 }
 

@@ -1,5 +1,5 @@
 /** The CLI's boundary: a StepSpec parsed from JSON is checked before anything runs on a Mac. */
-import type { StepSpec } from "../spec.js";
+import { MAC_DEFAULT_PATHS, SUDOERS_WORD, type StepSpec } from "../spec.js";
 
 type Json = Record<string, unknown>;
 
@@ -22,6 +22,8 @@ const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number)
 const oneOf = <T extends string>(...values: T[]) => (v: unknown): v is T => values.includes(v as T);
 const notOption = (v: unknown): v is string => isLine(v) && !v.startsWith("-") && !/\s/.test(v);
 
+const isSudoersWord = (v: unknown): v is string => typeof v === "string" && SUDOERS_WORD.test(v);
+
 function checkHost(host: unknown): void {
   if (!isObject(host)) throw new SpecError("spec.host must be an object");
   field(host, "host", "name", isLine, "a non-empty line");
@@ -40,7 +42,7 @@ function checkHost(host: unknown): void {
   }
   const p = host.paths;
   if (!isObject(p)) throw new SpecError("host.paths must be an object");
-  for (const name of ["commandDirectory", "daemonDirectory", "postfixConfigDirectory", "launchctl", "launchDaemonsDirectory", "launchAgentsDirectory"]) {
+  for (const name of Object.keys(MAC_DEFAULT_PATHS)) {
     field(p, "host.paths", name, isAbsolute, "an absolute path");
   }
 }
@@ -59,7 +61,7 @@ function checkDomain(spec: Json): void {
   if (d.type === "gui") field(d, "domain", "user", notOption, "a user name");
 }
 
-const KINDS = ["instance", "instance-config", "launch-job", "readiness", "queue-guard", "logout-hook"];
+const KINDS = ["instance", "instance-config", "launch-job", "readiness", "queue-guard", "logout-hook", "sudo-rule"];
 
 const onDestroy = oneOf("refuse-if-queued", "deport", "discard-queue");
 
@@ -120,6 +122,16 @@ export function parseStepSpec(text: string | undefined): StepSpec {
       field(spec, "spec", "path", isAbsolute, "an absolute path");
       field(spec, "spec", "script", isString, "the script");
       break;
+    case "sudo-rule": {
+      field(spec, "spec", "path", isAbsolute, "an absolute path");
+      field(spec, "spec", "user", notOption, "a user name");
+      const command = field(spec, "spec", "command", (v): v is unknown[] => Array.isArray(v) && v.length > 0, "a non-empty argv")!;
+      if (!isAbsolute(command[0])) throw new SpecError("spec.command[0] must be an absolute path");
+      command.forEach((word, i) => {
+        if (!isSudoersWord(word)) throw new SpecError(`spec.command[${i}] must match ${SUDOERS_WORD}, got ${JSON.stringify(word)}`);
+      });
+      break;
+    }
   }
   return spec as unknown as StepSpec;
 }

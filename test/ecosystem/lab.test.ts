@@ -142,10 +142,15 @@ describe("the recipe's alternates and CDK Terrain on a simulated Mac", { timeout
     const p = await project("cdktf", {
       input: { instanceName: s.name, label: s.label, lifecycle: "login", loginUser: ADMIN.name, settings: { inet_interfaces: s.address }, smtpAddress: s.address },
     });
-    // Fails today: the agent runs as the user (as launchd runs every agent) and Postfix's master
-    // refuses anyone but root ("the master command is reserved for the superuser").
     await deploy(p);
+    // The agent runs as admin; sudo lets admin start exactly this master as root, through the drop-in.
+    const rule = `/etc/sudoers.d/cdktf-mac-postfix-${s.name}`;
+    assert.equal(String((await lab.exec(mac.name, ["stat", "-c", "%U:%G %a", rule])).stdout), "root:wheel 440");
+    const allowed = String((await lab.exec(mac.name, ["sudo", "-l", "-U", ADMIN.name])).stdout);
+    assert.match(allowed, new RegExp(`\\(root\\) NOPASSWD: /usr/libexec/postfix/master -c /etc/${s.name}$`, "m"));
+    assert.match(String((await launchctlPrint(`${GUI}/${s.label}`)).stdout), /program = \/usr\/bin\/sudo/);
     await loginLogoutCycle(p, s);
+    assert.equal((await lab.exec(mac.name, ["test", "-e", rule])).exitCode, 1, `${rule} is left after destroy`);
   });
 
   it("the agent machinery end to end: a LaunchAgent that runs the instance's master through sudo -n", async () => {
@@ -204,7 +209,7 @@ describe("the recipe's alternates and CDK Terrain on a simulated Mac", { timeout
 
   it("LogoutHook at its default path deploys on a Mac that lacks the script's folder, and destroy removes it", async () => {
     const p = await project("cdktf", { logoutHook: { script: "#!/bin/sh\nexit 0\n" } });
-    // Fails today: the executor writes the script without creating its folder (mktemp: No such file or directory).
+    await sh(`rm -rf "$1"`, DEFAULT_LOGOUT_HOOK_PATH.slice(0, DEFAULT_LOGOUT_HOOK_PATH.lastIndexOf("/")));
     await deploy(p);
     const registered = await lab.exec(mac.name, ["defaults", "read", "com.apple.loginwindow", "LogoutHook"]);
     assert.equal(String(registered.stdout).trim(), DEFAULT_LOGOUT_HOOK_PATH);
@@ -212,6 +217,7 @@ describe("the recipe's alternates and CDK Terrain on a simulated Mac", { timeout
     await deploy(p, "destroy");
     assert.notEqual((await lab.exec(mac.name, ["defaults", "read", "com.apple.loginwindow", "LogoutHook"])).exitCode, 0);
     assert.equal((await lab.exec(mac.name, ["test", "-e", DEFAULT_LOGOUT_HOOK_PATH])).exitCode, 1);
+    assert.equal((await lab.exec(mac.name, ["test", "-e", "/Library/Scripts/cdktf-mac-postfix"])).exitCode, 1, "its folder is removed");
   });
 
   it("cdktn deploy and destroy (cdktn-cli 0.24 on Node 20 with the shim, cdktf aliased to cdktn)", async () => {

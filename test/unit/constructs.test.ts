@@ -10,12 +10,16 @@ import {
   MacHost,
   PostfixInputInstance,
   PostfixInstance,
+  SudoRule,
   ValidationError,
   macStepAddress,
   type MacHostProps,
   type PostfixInputInstanceProps,
   type StepSpec,
+  type SudoRuleProps,
+  type SudoRuleStep,
 } from "../../src/index.js";
+import { sudoersRule } from "../../src/executor/sudo-rule.js";
 import { synth, warnings } from "./helpers.js";
 
 const SSH: MacHostProps = { ssh: { host: "mac1.lab", user: "admin", port: 22, identityFile: "/root/.ssh/lab_ed25519", knownHostsFile: "/root/.ssh/lab_known_hosts" } };
@@ -61,6 +65,9 @@ describe("MacHost", () => {
         launchctl: "/bin/launchctl",
         launchDaemonsDirectory: "/Library/LaunchDaemons",
         launchAgentsDirectory: "/Library/LaunchAgents",
+        sudo: "/usr/bin/sudo",
+        visudo: "/usr/sbin/visudo",
+        sudoersDirectory: "/etc/sudoers.d",
       },
     });
     assert.equal(host.resourceType, "terraform_data");
@@ -269,8 +276,46 @@ describe("PostfixInputInstance", () => {
     assert.equal(construct.plistPath, "/Library/LaunchAgents/org.postfix.in.plist");
     assert.deepEqual(step("job").input.domain, { type: "gui", user: "admin" });
     assert.deepEqual(step("readiness").input.domain, { type: "gui", user: "admin" });
-    assert.match(warnings(construct).join("\n"), /runs a LaunchAgent as admin.*master runs only as root/);
+    assert.deepEqual(warnings(construct), []);
     assert.deepEqual(warnings(input().construct), []);
+  });
+
+  it("lifecycle login: the agent starts master through sudo -n, allowed by a sudoers rule for exactly that command", () => {
+    const { construct, step } = input(SSH, { lifecycle: "login", loginUser: "admin" });
+    const job = plist.parse(step("job").input.plist) as Record<string, unknown>;
+    assert.equal(job.Program, undefined);
+    assert.deepEqual(job.ProgramArguments, ["/usr/bin/sudo", "-n", "/usr/libexec/postfix/master", "-c", "/etc/postfix-in"]);
+    const rule = step("sudo_rule").input as SudoRuleStep;
+    assert.deepEqual(
+      { kind: rule.kind, path: rule.path, user: rule.user, command: rule.command },
+      { kind: "sudo-rule", path: "/etc/sudoers.d/cdktf-mac-postfix-postfix-in", user: "admin", command: ["/usr/libexec/postfix/master", "-c", "/etc/postfix-in"] },
+    );
+    assert.equal(construct.sudoRule?.path, rule.path);
+    assert.equal(sudoersRule(rule), "# Managed by cdktf-mac-postfix; cdktf destroy removes it.\nadmin ALL = (root) NOPASSWD: /usr/libexec/postfix/master -c /etc/postfix-in\n");
+    assert.deepEqual(step("job").depends_on, ["terraform_data.mac1_config", "terraform_data.mac1_sudo_rule"]);
+    assert.deepEqual(step("sudo_rule").depends_on, ["terraform_data.mac1_config"]);
+
+    const oneShot = input(SSH, { lifecycle: "login", loginUser: "admin", runMode: "postmulti-start" }).step("sudo_rule").input as SudoRuleStep;
+    assert.deepEqual(oneShot.command, ["/usr/sbin/postmulti", "-i", "postfix-in", "-p", "start"]);
+    const asRoot = input(SSH, { lifecycle: "login", loginUser: "root" });
+    assert.equal(asRoot.step("sudo_rule"), undefined, "root needs no rule");
+    assert.deepEqual((plist.parse(asRoot.step("job").input.plist) as Record<string, unknown>).ProgramArguments, ["/usr/libexec/postfix/master", "-c", "/etc/postfix-in"]);
+  });
+
+  it("SudoRule refuses a name sudo would skip and words sudoers would not read literally", () => {
+    const rule = (props: Partial<SudoRuleProps>) => () =>
+      synth((stack) => {
+        const host = new MacHost(stack, "mac1", SSH);
+        new SudoRule(stack, "rule", { host, name: "ok", user: "admin", command: ["/bin/true"], ...props });
+      });
+    refuses(rule({ name: "a.b" }), "stack/rule", "name", /dot/);
+    refuses(rule({ command: [] }), "stack/rule", "command", /absolute/);
+    refuses(rule({ command: ["true"] }), "stack/rule", "command", /absolute/);
+    refuses(rule({ command: ["/bin/echo", "a,b"] }), "stack/rule", "command[1]");
+    refuses(rule({ command: ["/bin/echo", "a b"] }), "stack/rule", "command[1]");
+    refuses(rule({ command: ["/bin/echo", "x=1"] }), "stack/rule", "command[1]");
+    refuses(rule({ user: "-admin" }), "stack/rule", "user");
+    refuses(() => input(SSH, { lifecycle: "login", loginUser: "admin", configDirectory: "/etc/postfix:in" }), "stack/input/Sudo", "command[2]");
   });
 
   it("checks SMTP at 127.0.0.1 when local, at smtpAddress if given, and not at all with null", () => {

@@ -29,6 +29,6 @@ describe("constructs → executor contract", () => {
         kinds.add(parsed.kind);
       }
     }
-    assert.deepEqual([...kinds].sort(), ["instance", "instance-config", "launch-job", "logout-hook", "queue-guard", "readiness"]);
+    assert.deepEqual([...kinds].sort(), ["instance", "instance-config", "launch-job", "logout-hook", "queue-guard", "readiness", "sudo-rule"]);
   });
 });
