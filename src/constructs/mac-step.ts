@@ -8,11 +8,12 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NullProvider } from "@cdktf/provider-null/lib/provider/index.js";
 import { Resource as NullResource } from "@cdktf/provider-null/lib/resource/index.js";
-import { DataResource, TerraformProvider, TerraformStack, type ITerraformDependable, type LocalExecProvisioner, type TerraformResource } from "cdktf";
+import { TerraformProvider, TerraformStack, type ITerraformDependable, type LocalExecProvisioner, type TerraformResource } from "cdktf";
 import type { Construct } from "constructs";
 import { STEP_ENV, type StepAction, type StepSpec } from "../spec.js";
 import { ValidationError } from "../validation.js";
 import type { MacHost, MacResourceType } from "./mac-host.js";
+import { TerraformData } from "./terraform-data.js";
 
 /** The step names used in addresses: `<addressPrefix>_<step>`. */
 export type MacStepName = "instance" | "config" | "job" | "readiness" | "queue_guard" | "logout_hook" | "sudo_rule";
@@ -105,7 +106,7 @@ export function macStep(scope: Construct, id: string, props: MacStepProps): Terr
   const spec = escapeTemplates(props.spec) as unknown as Record<string, unknown>;
   let resource: TerraformResource;
   if (resourceType === "terraform_data") {
-    resource = new DataResource(scope, id, {
+    resource = new TerraformData(scope, id, {
       input: spec,
       triggersReplace: escapeTemplates(props.replaceOn),
       dependsOn: props.dependsOn,

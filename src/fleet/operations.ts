@@ -6,7 +6,7 @@
  * throwaway App and its step specs are read back, so `verify` compares against exactly what a
  * deploy would apply.
  */
-import type { DataResource } from "cdktf";
+import type { TerraformResource } from "cdktf";
 import pLimit from "p-limit";
 import {
   bootoutAndWait,
@@ -68,7 +68,7 @@ export function fleetTargets(inventory: Inventory, only?: readonly string[]): Ma
       .filter(({ mac }) => only === undefined || only.includes(mac.name))
       .map(({ mac, host, input }) => {
         // Read back the readiness step's own flag rather than re-deriving it from runMode.
-        const readiness = (input.readinessResource as DataResource).toTerraform() as { resource: { terraform_data: Record<string, { input: { expectRunning: boolean } }> } };
+        const readiness = (input.readinessResource as TerraformResource).toTerraform() as { resource: { terraform_data: Record<string, { input: { expectRunning: boolean } }> } };
         return {
           name: mac.name,
           host: host.spec,
