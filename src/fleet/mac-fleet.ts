@@ -98,8 +98,9 @@ export class MacFleet extends Construct {
     for (const mac of this.vanished) {
       Annotations.of(this).addWarning(
         `Mac "${mac.name}" was deployed from ${this.inventory.source} (ledger ${ledger}) but is now in neither "hosts" nor "retired". ` +
-          `Terraform will forget its resources and leave its Postfix instance and LaunchDaemon configured on that Mac. ` +
-          `To tear it down, add it under "retired:" (- name: ${mac.name}) and deploy; to keep it configured and silence this warning, delete its entry from the ledger.`,
+          `Terraform will forget its resources and leave its Postfix instance and LaunchDaemon configured on that Mac at the next deploy. ` +
+          `To tear it down, add it under "retired:" (- name: ${mac.name}) before that deploy (once a deploy has forgotten it, retiring it is a no-op: ` +
+          `put it back under "hosts:", deploy, then retire it); to keep it configured and silence this warning, delete its entry from the ledger.`,
       );
     }
   }
