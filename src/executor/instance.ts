@@ -39,10 +39,12 @@ export async function destroyInstance(ctx: StepContext, spec: InstanceStep): Pro
   }
   const dir = existing.configDirectory;
   if (spec.onDestroy === "refuse-if-queued") await refuseIfQueued(ctx, dir, spec.instance.name);
-  // Where postmulti -e destroy leaves files behind: removed only when the queue is discarded.
-  const leftovers = spec.onDestroy === "discard-queue"
-    ? await Promise.all(["queue_directory", "data_directory"].map((name) => settingValue(ctx, dir, name)))
-    : [];
+  // postmulti -e destroy refuses unless the queue is empty, and leaves master's runtime files
+  // (pid/, public/, private/, master.lock) in these folders: once it has succeeded they hold no
+  // mail and go too. deport keeps every file.
+  const leftovers = spec.onDestroy === "deport"
+    ? []
+    : await Promise.all(["queue_directory", "data_directory"].map((name) => settingValue(ctx, dir, name)));
 
   const postmulti = ctx.postfixCommand("postmulti");
   const running = await masterRunning(ctx, dir);
