@@ -76,19 +76,27 @@ export function validatePattern(where: string, field: string, value: unknown, pa
 /** Matches a valid postmulti instance name. */
 export const INSTANCE_NAME_PATTERN = /^postfix-[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-/** A postmulti instance name: `postfix-` then letters, digits, `.`, `_`, `-`. */
+/** Longest file name macOS (and Linux) accept, in bytes; the names below are ASCII. */
+const NAME_MAX = 255;
+
+/** A postmulti instance name: `postfix-` then letters, digits, `.`, `_`, `-`; it names folders, so at most 255 characters. */
 export function validateInstanceName(where: string, field: string, value: unknown): string {
   const s = validateString(where, field, value);
   if (!s.startsWith("postfix-")) fail(where, field, 'must start with "postfix-" (postmulti requires it)', value);
-  return validatePattern(where, field, value, INSTANCE_NAME_PATTERN, `must match ${INSTANCE_NAME_PATTERN}`);
+  validatePattern(where, field, value, INSTANCE_NAME_PATTERN, `must match ${INSTANCE_NAME_PATTERN}`);
+  if (s.length > NAME_MAX) fail(where, field, `must be at most ${NAME_MAX} characters (it names the instance's folders)`, value);
+  return s;
 }
 
 /** Matches a launchd label (also used for postmulti group names). */
 export const LABEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-/** A launchd label: letters, digits, `.`, `_`, `-`, not starting with a punctuation mark. */
+/** A launchd label: letters, digits, `.`, `_`, `-`, not starting with a punctuation mark; `<label>.plist` must fit a file name. */
 export function validateLabel(where: string, field: string, value: unknown): string {
-  return validatePattern(where, field, value, LABEL_PATTERN, `must match ${LABEL_PATTERN}`);
+  const s = validatePattern(where, field, value, LABEL_PATTERN, `must match ${LABEL_PATTERN}`);
+  const max = NAME_MAX - ".plist".length;
+  if (s.length > max) fail(where, field, `must be at most ${max} characters (\`<label>.plist\` names the plist file)`, value);
+  return s;
 }
 
 /** A postmulti group name: same charset as a label. */
@@ -99,13 +107,18 @@ export function validateGroup(where: string, field: string, value: unknown): str
 /** Matches a main.cf parameter name. */
 export const SETTING_NAME_PATTERN = /^[A-Za-z0-9_]+$/;
 
-/** main.cf settings: names `^[A-Za-z0-9_]+$`, values one line (may be empty). */
+/**
+ * main.cf settings: names `^[A-Za-z0-9_]+$`, values one line (may be empty) without leading or
+ * trailing whitespace, which Postfix strips: such a value would not reach main.cf as given.
+ */
 export function validateSettings(where: string, field: string, value: unknown): Record<string, string> {
   const record = validateRecord(where, field, value);
   const settings: Record<string, string> = {};
   for (const [name, setting] of Object.entries(record)) {
     validatePattern(where, `${field}.${name}`, name, SETTING_NAME_PATTERN, `setting name must match ${SETTING_NAME_PATTERN}`);
-    settings[name] = validateLine(where, `${field}.${name}`, setting);
+    const line = validateLine(where, `${field}.${name}`, setting);
+    if (line !== line.replace(/^[ \t\v\f]+|[ \t\v\f]+$/g, "")) fail(where, `${field}.${name}`, "must not start or end with whitespace (Postfix strips it from main.cf values)", setting);
+    settings[name] = line;
   }
   return settings;
 }
