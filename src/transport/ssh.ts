@@ -4,7 +4,7 @@
  * multiplexed over it; `dispose()` closes it.
  */
 import type { Connection } from "../spec.js";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { quoteCommand } from "./shell-quote.js";
@@ -61,6 +61,32 @@ export function sshOptions(target: SshTarget): string[] {
   ];
 }
 
+/**
+ * Characters OpenSSH reinterprets in a file path it is given: `%` tokens and `${VAR}` in `-i` and in
+ * UserKnownHostsFile, and in an `-o` value also whitespace (a list separator), quotes, backslashes and `#`.
+ */
+const SSH_REINTERPRETS = /[\s"'\\%$#]/;
+
+/**
+ * The target as ssh is given it: a key or known_hosts path that OpenSSH would split or expand is
+ * replaced by a symlink to it in our private folder, so that ssh opens exactly the file the user named.
+ */
+export async function withLiteralPaths(target: SshTarget, dir: string): Promise<SshTarget> {
+  const link = async (path: string | undefined, name: string): Promise<string | undefined> => {
+    if (path === undefined || !SSH_REINTERPRETS.test(path)) return path;
+    await symlink(path, join(dir, name));
+    return join(dir, name);
+  };
+  const identityFile = await link(target.identityFile, "identity");
+  if (identityFile !== target.identityFile) {
+    // ssh looks for the public key and a certificate beside the private key.
+    await symlink(`${target.identityFile}.pub`, `${identityFile}.pub`);
+    await symlink(`${target.identityFile}-cert.pub`, `${identityFile}-cert.pub`);
+  }
+  const knownHostsFile = await link(target.knownHostsFile, "known_hosts");
+  return { ...target, ...(identityFile === undefined ? {} : { identityFile }), ...(knownHostsFile === undefined ? {} : { knownHostsFile }) };
+}
+
 /** argv (after `ssh`) that opens the master connection in the background. */
 export function masterArgs(target: SshTarget, controlPath: string): string[] {
   return ["-M", "-N", "-f", "-o", `ControlPath=${controlPath}`, "-o", `ControlPersist=${PERSIST_S}`, ...sshOptions(target), "--", target.host];
@@ -74,7 +100,8 @@ export function sessionArgs(target: SshTarget, controlPath: string, remote: read
 
 export class SshTransport implements Transport {
   readonly description: string;
-  private master?: Promise<string>;
+  /** The control socket's path, and the target as ssh is given it (see withLiteralPaths). */
+  private master?: Promise<{ controlPath: string; target: SshTarget }>;
   private controlDir?: string;
   private needsSudo?: Promise<boolean>;
 
@@ -85,7 +112,8 @@ export class SshTransport implements Transport {
 
   async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     const remote = [...privilege(options.root, options.root ? await this.sudoNeeded() : false), ...argv];
-    const result = await runProcess("ssh", sessionArgs(this.target, await this.connect(), remote, options.pty ?? false), options.stdin);
+    const { controlPath, target } = await this.connect();
+    const result = await runProcess("ssh", sessionArgs(target, controlPath, remote, options.pty ?? false), options.stdin);
     if (result.exitCode === 255) throw new Error(`ssh to ${this.description} failed\n${result.stderr.trim() || "connection lost"}`);
     return options.pty ? { exitCode: result.exitCode, stdout: fromPty(result.stdout), stderr: fromPty(result.stderr) } : result;
   }
@@ -93,7 +121,8 @@ export class SshTransport implements Transport {
   open(argv: readonly string[], options: { readonly root?: boolean } = {}): Session {
     const ready = (async () => {
       const remote = [...privilege(options.root, options.root ? await this.sudoNeeded() : false), ...argv];
-      return startSession("ssh", sessionArgs(this.target, await this.connect(), remote, false));
+      const { controlPath, target } = await this.connect();
+      return startSession("ssh", sessionArgs(target, controlPath, remote, false));
     })();
     return {
       firstLine: ready.then((session) => session.firstLine),
@@ -106,21 +135,22 @@ export class SshTransport implements Transport {
     const master = this.master;
     this.master = undefined;
     if (master) {
-      const controlPath = await master.catch(() => undefined);
+      const controlPath = (await master.catch(() => undefined))?.controlPath;
       if (controlPath) await runProcess("ssh", ["-o", `ControlPath=${controlPath}`, "-O", "exit", "--", this.target.host]);
     }
     if (this.controlDir) await rm(this.controlDir, { recursive: true, force: true });
     this.controlDir = undefined;
   }
 
-  private connect(): Promise<string> {
+  private connect(): Promise<{ controlPath: string; target: SshTarget }> {
     this.master ??= (async () => {
       // mkdtemp creates the folder 0700: nobody else can reach the control socket.
       this.controlDir = await mkdtemp(join(tmpdir(), "mac-postfix-ssh-"));
       const controlPath = join(this.controlDir, "master");
-      const result = await runProcess("ssh", masterArgs(this.target, controlPath));
+      const target = await withLiteralPaths(this.target, this.controlDir);
+      const result = await runProcess("ssh", masterArgs(target, controlPath));
       if (result.exitCode !== 0) throw new Error(`ssh to ${this.description} failed\n${result.stderr.trim() || `exit ${result.exitCode}`}`);
-      return controlPath;
+      return { controlPath, target };
     })();
     return this.master;
   }
