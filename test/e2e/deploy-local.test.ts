@@ -60,6 +60,9 @@ before(async () => {
   const mac = inventory.find((h) => h.name === MAC);
   assert.ok(mac, `${MAC} is in the lab inventory`);
   address = mac.address;
+  // A Mac sees the host's files through its overlay root, except where it mounts its own (/tmp, /run, /dev).
+  const visible = await lab.exec(MAC, ["test", "-f", `${REPO}package.json`]);
+  assert.equal(visible.exitCode, 0, `the repository ${REPO} is not visible inside ${MAC} (a simulated Mac has its own /tmp, /run and /dev): run the tests from a clone elsewhere`);
   // The harness really runs cdktf as the unprivileged admin, so every privileged step needs the library's sudo.
   assert.equal((await lab.exec(MAC, ["id", "-u"], { user: USER, reject: true })).stdout, "501");
   dir = String((await lab.exec(MAC, ["mktemp", "-d", "/tmp/mac-postfix-cdktf-XXXXXX"], { user: USER, reject: true })).stdout).trim();
