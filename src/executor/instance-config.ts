@@ -1,10 +1,11 @@
 /**
  * Group, main.cf settings and enablement of an instance. Settings change in place with postconf
- * and a reload (master keeps its PID); a change Postfix rejects puts the previous main.cf back.
+ * and a reload (master keeps its PID), or a stop and start for the parameters master reads only at
+ * start; a change Postfix rejects puts the previous main.cf back.
  */
 import type { InstanceConfigStep } from "../spec.js";
 import type { StepContext } from "./context.js";
-import { readFile, writeFileAtomic } from "./files.js";
+import { readFile, removeFile, writeFileAtomic } from "./files.js";
 import { sleep } from "./launchctl.js";
 import { explicitSettings, findInstance, masterRunning } from "./postfix.js";
 
@@ -31,19 +32,37 @@ export async function applyInstanceConfig(ctx: StepContext, spec: InstanceConfig
   ctx.log(spec.enabled ? "enable" : "disable", existing.enabled !== spec.enabled);
 }
 
+/**
+ * Written beside main.cf before it changes and removed once master has the change, so that a run
+ * interrupted in between (a cut connection, a killed deploy) leaves a mark the next run acts on:
+ * otherwise it would find main.cf already as wanted, report "no change", and leave master on the
+ * old configuration. Holds "reload" or "restart".
+ */
+export const PENDING_NAME = ".mac-postfix-pending";
+
+/** Parameters master reads only when it starts: postconf(5) says to stop and start Postfix after changing them. */
+export const RESTART_PARAMETERS: readonly string[] = ["inet_interfaces", "inet_protocols"];
+
 async function applySettings(ctx: StepContext, dir: string, settings: Readonly<Record<string, string>>): Promise<void> {
   const mainCf = `${dir}/main.cf`;
   const ledgerPath = `${dir}/${LEDGER_NAME}`;
+  const pendingPath = `${dir}/${PENDING_NAME}`;
   const managed = parseLedger(await readFile(ctx, ledgerPath));
   const current = await explicitSettings(ctx, dir);
+  const pending = (await readFile(ctx, pendingPath))?.trim() ?? null;
   const wanted = Object.entries(settings);
   const toSet = wanted.filter(([name, value]) => current.get(name) !== value.trim());
   const toRevert = managed.filter((name) => !(name in settings) && current.has(name));
+  const changed = [...toSet.map(([name]) => name), ...toRevert];
   const ledger = `${JSON.stringify(Object.keys(settings).sort())}\n`;
 
-  if (toSet.length === 0 && toRevert.length === 0) {
+  if (changed.length === 0) {
     if (JSON.stringify(managed.slice().sort()) !== JSON.stringify(Object.keys(settings).sort())) await writeFileAtomic(ctx, ledgerPath, ledger, 0o644);
     ctx.log("settings", false);
+    if (pending !== null) {
+      ctx.note(`an earlier deploy changed ${mainCf} and was interrupted before master had the change`);
+      await activate(ctx, dir, pending === "restart", null);
+    }
     return;
   }
 
@@ -52,6 +71,8 @@ async function applySettings(ctx: StepContext, dir: string, settings: Readonly<R
   const postconf = ctx.postfixCommand("postconf");
   // The ledger first: should we die midway, the next run still knows which keys are ours.
   await writeFileAtomic(ctx, ledgerPath, `${JSON.stringify([...new Set([...managed, ...Object.keys(settings)])].sort())}\n`, 0o644);
+  const restart = pending === "restart" || changed.some((name) => RESTART_PARAMETERS.includes(name));
+  await writeFileAtomic(ctx, pendingPath, restart ? "restart\n" : "reload\n", 0o644);
   const restore = async (why: string, detail: string): Promise<never> => {
     await writeFileAtomic(ctx, mainCf, previous, 0o644);
     ctx.note(`restored the previous ${mainCf}`);
@@ -73,18 +94,63 @@ async function applySettings(ctx: StepContext, dir: string, settings: Readonly<R
   for (const [name] of toSet) ctx.log(`set ${name}`, true);
   for (const name of toRevert) ctx.log(`revert ${name}`, true);
 
-  if (await masterRunning(ctx, dir)) {
-    const reload = await ctx.run([ctx.postfixCommand("postfix"), "-c", dir, "reload"], { root: true, pty: true });
-    if (reload.exitCode !== 0 || !(await survives(ctx, dir))) {
-      const text = reload.stdout + reload.stderr;
-      await writeFileAtomic(ctx, mainCf, previous, 0o644);
-      ctx.note(`restored the previous ${mainCf}`);
-      await bringBack(ctx, dir);
-      ctx.fail("reload", `master did not survive \`postfix -c ${dir} reload\` with the new settings`, text);
-    }
-    ctx.log("reload", true);
-  }
+  await activate(ctx, dir, restart, previous);
   await writeFileAtomic(ctx, ledgerPath, ledger, 0o644);
+}
+
+/**
+ * Gives a running master the main.cf now on disk: a reload (master keeps its PID), or a stop and
+ * start when a RESTART_PARAMETERS parameter changed. If master will not run with it, `previous`
+ * (when given) is put back and master brought back on it, and the step fails. Then clears the
+ * pending mark; a stopped master needs nothing: it reads main.cf when it starts.
+ */
+async function activate(ctx: StepContext, dir: string, restart: boolean, previous: string | null): Promise<void> {
+  const mainCf = `${dir}/main.cf`;
+  const postfix = ctx.postfixCommand("postfix");
+  const putBack = async (): Promise<void> => {
+    if (previous === null) return;
+    await writeFileAtomic(ctx, mainCf, previous, 0o644);
+    ctx.note(`restored the previous ${mainCf}`);
+  };
+  if (await masterRunning(ctx, dir)) {
+    if (restart) {
+      const stop = await ctx.run([postfix, "-c", dir, "stop"], { root: true, pty: true });
+      const started = stop.exitCode === 0 ? await startAgain(ctx, dir) : { ok: false, text: stop.stdout + stop.stderr };
+      if (!started.ok) {
+        await putBack();
+        await startAgain(ctx, dir);
+        ctx.fail(
+          "restart",
+          `master did not start again with the new settings (${RESTART_PARAMETERS.join(" and ")} take effect only when master starts); master's own reason is in the Mac's system log`,
+          started.text,
+        );
+      }
+      ctx.log(`restart (${RESTART_PARAMETERS.join(" or ")} changed: master reads them only when it starts)`, true);
+    } else {
+      const reload = await ctx.run([postfix, "-c", dir, "reload"], { root: true, pty: true });
+      if (reload.exitCode !== 0 || !(await survives(ctx, dir))) {
+        const text = reload.stdout + reload.stderr;
+        await putBack();
+        await bringBack(ctx, dir);
+        ctx.fail("reload", `master did not survive \`postfix -c ${dir} reload\` with the new settings`, text);
+      }
+      ctx.log("reload", true);
+    }
+  }
+  await removeFile(ctx, `${dir}/${PENDING_NAME}`);
+}
+
+/**
+ * After `postfix stop`: launchd restarts a supervised master (KeepAlive); otherwise start it
+ * ourselves, with Postfix's own words when it will not start.
+ */
+async function startAgain(ctx: StepContext, dir: string): Promise<{ ok: boolean; text: string }> {
+  for (let i = 0; i < 30; i++) {
+    if ((await masterRunning(ctx, dir)) && (await survives(ctx, dir))) return { ok: true, text: "" };
+    await sleep(500);
+  }
+  const start = await ctx.run([ctx.postfixCommand("postfix"), "-c", dir, "start"], { root: true, pty: true });
+  return { ok: start.exitCode === 0 && (await survives(ctx, dir)), text: start.stdout + start.stderr };
 }
 
 function parseLedger(text: string | null): string[] {

@@ -5,7 +5,7 @@
 import type { InstanceStep, QueueGuardStep } from "../spec.js";
 import type { StepContext } from "./context.js";
 import { removeFile } from "./files.js";
-import { LEDGER_NAME } from "./instance-config.js";
+import { LEDGER_NAME, PENDING_NAME } from "./instance-config.js";
 import { explicitSettings, findInstance, masterRunning, queuedMessages, settingValue } from "./postfix.js";
 
 export async function applyInstance(ctx: StepContext, spec: InstanceStep): Promise<void> {
@@ -60,8 +60,9 @@ export async function destroyInstance(ctx: StepContext, spec: InstanceStep): Pro
   ctx.log("disable", existing.enabled);
 
   const finish = spec.onDestroy === "deport" ? "deport" : "destroy";
-  // postmulti removes the config dir only when empty: our ledger must go first (deport keeps it).
-  if (finish === "destroy") await removeFile(ctx, `${dir}/${LEDGER_NAME}`);
+  // postmulti removes the config dir only when empty: our ledger (and a pending mark an interrupted
+  // settings change left) must go first (deport keeps them).
+  if (finish === "destroy") for (const name of [LEDGER_NAME, PENDING_NAME]) await removeFile(ctx, `${dir}/${name}`);
   await ctx.must(finish, [postmulti, "-i", spec.instance.name, "-e", finish], { pty: true });
   ctx.log(finish, true);
 
