@@ -196,3 +196,41 @@ export function stateResources(path: string): { type: string; name: string }[] {
     return [];
   }
 }
+
+/** Every descendant of `pid` (children first found via /proc), deepest last. */
+export function descendants(pid: number): number[] {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const found: number[] = [];
+  const walk = (p: number) => {
+    for (const [child, parent] of parents) if (parent === p && !found.includes(child)) (found.push(child), walk(child));
+  };
+  walk(pid);
+  return found;
+}
+
+/** SIGKILL to a process we started and to each of its descendants, by pid (as a crash or `kill -9` would). */
+export function killTree(pid: number): number[] {
+  const all = [pid, ...descendants(pid)];
+  for (const p of all) {
+    try {
+      process.kill(p, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  return all;
+}
+
+/** The SMTP banner of the Mac's instance, or the error it gave. */
+export async function banner(address: string): Promise<string> {
+  const { smtpGreeting } = await import("../../src/executor/smtp.js");
+  return smtpGreeting(address, 25, 3_000).then((g) => g.banner, (e: Error) => `error: ${e.message}`);
+}
