@@ -57,6 +57,15 @@ export async function masterRunning(ctx: StepContext, configDirectory: string): 
   return result.exitCode === 0;
 }
 
+/** The running master's PID (from `<queue_directory>/pid/master.pid`), or null when master does not run. */
+export async function masterPid(ctx: StepContext, configDirectory: string): Promise<number | null> {
+  if (!(await masterRunning(ctx, configDirectory))) return null;
+  const queueDirectory = await settingValue(ctx, configDirectory, "queue_directory");
+  const result = await ctx.run(["cat", "--", `${queueDirectory}/pid/master.pid`], { root: true });
+  const pid = Number(result.stdout.trim());
+  return result.exitCode === 0 && Number.isInteger(pid) && pid > 0 ? pid : null;
+}
+
 const QUEUES = ["maildrop", "incoming", "active", "deferred", "hold", "corrupt"];
 
 /**

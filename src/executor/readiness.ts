@@ -6,7 +6,7 @@
 import type { ReadinessStep } from "../spec.js";
 import type { StepContext } from "./context.js";
 import { domainExists, domainTarget, jobState, sleep } from "./launchctl.js";
-import { masterRunning } from "./postfix.js";
+import { masterPid, masterRunning } from "./postfix.js";
 import { smtpGreeting } from "./smtp.js";
 
 const READY_TIMEOUT_MS = 60_000;
@@ -35,12 +35,25 @@ export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Pro
     }
   };
 
-  const job = await waitFor(`job ${service} ${spec.expectRunning ? "running" : "loaded"}`, async () => {
+  const dir = spec.instance.configDirectory;
+  // Supervised, the job's own process must be the master: a master started outside launchd (by the
+  // "postmulti-start" job this one replaced, or by hand) holds the instance's lock, and launchd's
+  // master then exits at every start while `postfix status` still says the instance runs.
+  let mismatches = 0;
+  const job = await waitFor(`job ${service} ${spec.expectRunning ? `running as the master of ${dir}` : "loaded"}`, async () => {
     const state = await jobState(ctx, service);
-    return state && (!spec.expectRunning || state.state === "running") ? state : false;
+    if (!state || !spec.expectRunning) return state ?? false;
+    const master = await masterPid(ctx, dir);
+    if (state.state === "running" && master !== null && master === state.pid) return state;
+    // Seen twice, a second apart, so that a master launchd is just starting is not taken for a stray one.
+    if (master !== null && master !== state.pid && ++mismatches === 2) {
+      await ctx.must("stop the master launchd does not supervise", [ctx.postfixCommand("postfix"), "-c", dir, "stop"], { pty: true });
+      ctx.log(`stop master pid ${master}, which runs outside ${service}`, true);
+    }
+    return false;
   });
   ctx.log(`confirm job ${service} ${job.state ?? "loaded"}${job.pid ? ` (pid ${job.pid})` : ""}`, false);
-  await waitFor(`postfix -c ${spec.instance.configDirectory} status`, () => masterRunning(ctx, spec.instance.configDirectory));
+  await waitFor(`postfix -c ${dir} status`, () => masterRunning(ctx, dir));
   ctx.log("confirm postfix status", false);
   if (spec.smtp) {
     const { address, port } = spec.smtp;
