@@ -40,6 +40,14 @@ export async function explicitSettings(ctx: StepContext, configDirectory: string
     const match = /^(\S+) =(?: (.*))?$/.exec(line);
     if (match) settings.set(match[1]!, match[2] ?? "");
   }
+  // postconf -n leaves out a parameter of the user's own that nothing refers to, and names it, value
+  // and all, in a warning: without these, such a setting would be "changed" at every run and never reverted.
+  const unused = "/main.cf: unused parameter: ";
+  for (const line of result.stderr.split("\n")) {
+    const at = line.indexOf(unused);
+    const match = at < 0 ? null : /^([A-Za-z0-9_]+)=(.*)$/.exec(line.slice(at + unused.length));
+    if (match && !settings.has(match[1]!) && (names.length === 0 || names.includes(match[1]!))) settings.set(match[1]!, match[2]!);
+  }
   return settings;
 }
 
