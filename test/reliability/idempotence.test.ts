@@ -23,7 +23,9 @@ const project = () => {
   projects.push(p);
   return p;
 };
-const withBanner = (mac: InventoryHost, tag: string) => macSshEnv(mac, { MAC_POSTFIX_SETTINGS: JSON.stringify({ smtpd_banner: `$myhostname ESMTP ${tag}` }) });
+/** The banner, and a parameter of the user's own that nothing in Postfix refers to (postconf hides those). */
+const withBanner = (mac: InventoryHost, tag: string) =>
+  macSshEnv(mac, { MAC_POSTFIX_SETTINGS: JSON.stringify({ smtpd_banner: `$myhostname ESMTP ${tag}`, rel_site_note: `deployed as ${tag}` }) });
 
 /** Inode, size and modification time of every file a deploy writes: a rewrite changes them. */
 const fileStamps = (mac: string) => macSh(mac, 'stat -c "%n %i %s %Y.%y" "$@"', `${CONFIG}/main.cf`, `${CONFIG}/master.cf`, `${CONFIG}/.mac-postfix-managed.json`, PLIST, "/etc/postfix/main.cf");
@@ -66,6 +68,12 @@ describe("idempotence and concurrency", { concurrency: false, timeout: 600_000 }
     assert.ok(lines.length >= 12, lines.join("\n"));
     assert.equal(await fileStamps(mac.name), stamps, "a file on the Mac was rewritten");
     assert.equal((await job(lab, mac.name, LABEL)).pid, pid, "master was restarted");
+
+    // A setting dropped from the configuration is taken out of main.cf, the user's own parameter too.
+    const dropped = await first.deploy("mac-ssh", macSshEnv(mac, { MAC_POSTFIX_SETTINGS: JSON.stringify({ smtpd_banner: "$myhostname ESMTP same" }) }));
+    assertDeployed(dropped);
+    assert.ok(stepLines(dropped.output).includes("[mac] instance-config postfix-in: revert rel_site_note: changed"), stepLines(dropped.output).join("\n"));
+    assert.doesNotMatch(await macSh(mac.name, 'cat "$1"', `${CONFIG}/main.cf`), /rel_site_note/);
   });
 
   test("two deploys at one Mac at once are serialized by the Mac lock; main.cf is never half-written", async () => {
