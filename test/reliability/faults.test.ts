@@ -10,7 +10,9 @@ import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import type { InventoryHost } from "../lab/lab.js";
 import { eventually, instances, job, onMac, ownerAndMode } from "../support/mac.js";
-import { assertDeployed, banner, freshLab, killTree, lab, labConnection, Project, stateResources, stepLines, touchedAddresses } from "./support.js";
+import { join } from "node:path";
+import { execa } from "execa";
+import { assertDeployed, banner, freshLab, killTree, lab, labConnection, macSshEnv, Project, ROOT, stateResources, stateServer, stepLines, touchedAddresses } from "./support.js";
 
 const CONFIG = "/etc/postfix-in";
 const LABEL = "org.postfix.in";
@@ -21,7 +23,7 @@ const wanted: Record<string, { tag: string; extra?: Record<string, string> }> = 
 
 function writeInventory(): string {
   return p.writeJson("fleet.json", {
-    hosts: macs.map((m) => ({ name: m.name, ...labConnection(m), settings: { smtpd_banner: `$myhostname ESMTP ${wanted[m.name]!.tag}`, ...wanted[m.name]!.extra } })),
+    hosts: macs.slice(0, 3).map((m) => ({ name: m.name, ...labConnection(m), settings: { smtpd_banner: `$myhostname ESMTP ${wanted[m.name]!.tag}`, ...wanted[m.name]!.extra } })),
   });
 }
 
@@ -43,9 +45,10 @@ function failureLine(output: string, mac: string): string | undefined {
 
 describe("faults", { concurrency: false, timeout: 900_000 }, () => {
   before(async () => {
-    macs = await freshLab(3);
+    // mac4 is for the remote-backend deploy: the mac-ssh stack's instance would clash with the fleet's.
+    macs = await freshLab(4);
     p = new Project();
-    for (const m of macs) wanted[m.name] = { tag: "v1" };
+    for (const m of macs.slice(0, 3)) wanted[m.name] = { tag: "v1" };
   });
   after(async () => {
     for (const m of macs ?? []) await lab.restore(m.name).catch(() => undefined);
@@ -123,6 +126,38 @@ describe("faults", { concurrency: false, timeout: 900_000 }, () => {
     assert.ok(lines.includes("[mac1] instance-config postfix-in: reload: changed"), lines.join("\n"));
     await serves(mac1, "v3-after-kill", 5_000);
     assert.ok(stateResources(p.statePath("fleet")).some((r) => r.name === "mac1_config"));
+  });
+
+  test("a deploy killed with SIGKILL under a remote backend leaves a stale state lock; terraform force-unlock and the next deploy repair it", async (t) => {
+    const mac4 = macs[3]!;
+    const server = await stateServer();
+    const remote = new Project(join(ROOT, "test/reliability/http-app.ts"));
+    try {
+      const env = macSshEnv(mac4, { REL_HTTP_STATE: server.url, MAC_POSTFIX_SETTINGS: JSON.stringify({ smtpd_banner: "$myhostname ESMTP remote" }) });
+      const running = remote.start(["deploy", "mac-ssh", "--auto-approve"], env);
+      await running.waitFor(/\[mac\] instance-config postfix-in: group mta: no change/);
+      killTree(running.pid);
+      await running.done;
+      const stale = server.lock();
+      assert.ok(stale, "the backend holds no lock after the kill");
+
+      const blocked = await remote.deploy("mac-ssh", env);
+      assert.notEqual(blocked.exitCode, 0);
+      assert.match(blocked.output, /Error acquiring the state lock/);
+      assert.ok(blocked.output.includes(stale.ID), "the error gives the lock's ID");
+
+      // What the user does: in the stack's Terraform folder, force-unlock with that ID, then deploy.
+      const unlock = await execa("terraform", ["force-unlock", "-force", stale.ID], { cwd: remote.workdir("mac-ssh"), env: remote.env({}), reject: false, all: true });
+      assert.equal(unlock.exitCode, 0, String(unlock.all));
+      assert.equal(server.lock(), null);
+      const again = await remote.deploy("mac-ssh", env);
+      assertDeployed(again, "the deploy after force-unlock");
+      t.diagnostic(`steps after the kill: ${stepLines(again.output).filter((l) => l.endsWith(": changed")).join("; ")}`);
+      await serves(mac4, "remote");
+    } finally {
+      remote.dispose();
+      await server.close();
+    }
   });
 
   test("a setting postfix check rejects: main.cf restored byte for byte, the instance serves on, the deploy fails with Postfix's words", async () => {
@@ -207,6 +242,6 @@ describe("faults", { concurrency: false, timeout: 900_000 }, () => {
     assertDeployed(run);
     assert.deepEqual(touchedAddresses(run.output), []);
     assert.deepEqual(stepLines(run.output), []);
-    for (const m of macs) assert.equal((await job(lab, m.name, LABEL)).state, "running");
+    for (const m of macs.slice(0, 3)) assert.equal((await job(lab, m.name, LABEL)).state, "running");
   });
 });

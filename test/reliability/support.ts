@@ -234,3 +234,45 @@ export async function banner(address: string): Promise<string> {
   const { smtpGreeting } = await import("../../src/executor/smtp.js");
   return smtpGreeting(address, 25, 3_000).then((g) => g.banner, (e: Error) => `error: ${e.message}`);
 }
+
+/** A Terraform `http` backend that keeps state and locks in memory, as a remote backend would. */
+export interface StateServer {
+  readonly url: string;
+  /** The lock held now (Terraform's lock info), if any. */
+  lock(): { ID: string } | null;
+  close(): Promise<void>;
+}
+
+export async function stateServer(): Promise<StateServer> {
+  const { createServer } = await import("node:http");
+  let state: Buffer | null = null;
+  let lock: { ID: string } | null = null;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const send = (status: number, data?: string | Buffer) => (res.writeHead(status), res.end(data));
+      // Terraform adds ?ID=<lock id> to state requests made under a lock.
+      const path = new URL(req.url ?? "/", "http://state").pathname;
+      if (path === "/state") {
+        if (req.method === "GET") return state ? send(200, state) : send(404);
+        if (req.method === "POST") return (state = body), send(200);
+        if (req.method === "DELETE") return (state = null), send(200);
+      }
+      if (path === "/lock") {
+        if (req.method === "LOCK") {
+          if (lock) return send(423, JSON.stringify(lock));
+          lock = JSON.parse(body.toString()) as { ID: string };
+          return send(200);
+        }
+        // UNLOCK: a holder's unlock, or `terraform force-unlock`.
+        if (req.method === "UNLOCK") return (lock = null), send(200);
+      }
+      send(405);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, lock: () => lock, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
