@@ -95,7 +95,7 @@ describe("hostile input on the deploy path", { concurrency: false, timeout: 900_
     assert.ok(FIELDS.length >= 15);
   });
 
-  test("every refused inventory value stops cdktf deploy before Terraform runs; each problem names file, entry and field; nothing reaches a Mac", async () => {
+  test("every refused inventory value stops cdktf deploy before Terraform runs; each problem names file, entry and field; nothing reaches a Mac", async (t) => {
     const [mac] = macs;
     const p = project();
     const before = await macFootprint(mac!.name);
@@ -128,6 +128,7 @@ describe("hostile input on the deploy path", { concurrency: false, timeout: 900_
     assert.deepEqual(stateResources(p.statePath("fleet")), []);
     assert.equal(await macFootprint(mac!.name), before, "the Mac changed");
     assert.ok(acceptedCount > 0);
+    t.diagnostic(`${FIELDS.length} fields x ${CORPUS.length} values: ${expected.length} refused and reported, ${acceptedCount} accepted (tried on the Macs below)`);
   });
 
   test("accepted inventory values arrive verbatim: main.cf values and names, group, label, instance; bad connection values fail as data, naming the Mac", async (t) => {
@@ -178,7 +179,7 @@ describe("hostile input on the deploy path", { concurrency: false, timeout: 900_
     const inventory = p.writeJson("fleet.json", { hosts });
     const started = Date.now();
     const run = await p.deploy("fleet", { MAC_POSTFIX_STACKS: "fleet", MAC_POSTFIX_INVENTORY: inventory });
-    t.diagnostic(`cdktf deploy: ${(Date.now() - started) / 1000} s`);
+    t.diagnostic(`cdktf deploy: ${(Date.now() - started) / 1000} s; carried: ${values.length} setting values, ${names.length} setting names, ${groups.length} groups, ${labels.length} labels`);
     assert.notEqual(run.exitCode, 0, "the entries with unusable connection values must fail");
 
     // Carried verbatim into main.cf: every accepted value and name reads back byte for byte.
@@ -207,7 +208,7 @@ describe("hostile input on the deploy path", { concurrency: false, timeout: 900_
     assert.ok(!(await exists(lab, mac2!.name, "/etc/postfix-u22")));
   });
 
-  test("plist strings arrive verbatim: the plist read back, and the argv and environment launchd really gave the job", async () => {
+  test("plist strings arrive verbatim: the plist read back, and the argv and environment launchd really gave the job", async (t) => {
     const mac = macs[2]!;
     const p = project(join(ROOT, "test/reliability/job-app.ts"));
     const host = { host: mac.address, user: mac.user, identityFile: mac.identityFile, knownHostsFile: mac.knownHostsFile };
@@ -250,6 +251,7 @@ describe("hostile input on the deploy path", { concurrency: false, timeout: 900_
     assert.deepEqual(seen.argv, carried);
     carried.forEach((v, i) => assert.equal(seen!.env[`REL_${i}`], v, `REL_${i}`));
     assert.ok(await exists(lab, mac.name, outPath), "launchd opened the standard output path as named");
+    t.diagnostic(`${carried.length} values carried as argv and environment, ${refused.length} refused`);
 
     // A refused plist string stops the deploy at synth, naming the field; the Mac keeps what it had.
     const listing = await onMac(lab, mac.name, ["ls", "-la", "/Library/LaunchDaemons"]);
@@ -267,7 +269,7 @@ describe("hostile input on the deploy path", { concurrency: false, timeout: 900_
     assert.equal(await onMac(lab, mac.name, ["ls", "-la", "/Library/LaunchDaemons"]), listing);
   });
 
-  test("key and known_hosts paths arrive verbatim: ssh opens exactly the file named, whatever its characters", async () => {
+  test("key and known_hosts paths arrive verbatim: ssh opens exactly the file named, whatever its characters", async (t) => {
     const [mac] = macs;
     const p = project();
     const runs = (["identityFile", "knownHostsFile"] as const).map(async (field) => {
@@ -303,6 +305,7 @@ describe("hostile input on the deploy path", { concurrency: false, timeout: 900_
       // Values that point elsewhere (outside the folder, or too long for a file name) fail at ssh, as data.
       const elsewhere = hosts.map((h) => h.name as string).filter((n) => !reachable.includes(n));
       assert.deepEqual(elsewhere.filter((n) => !sshFailed.includes(n)), [], field);
+      t.diagnostic(`${field}: ${hosts.length} accepted, ${reachable.length} opened by ssh, ${elsewhere.length} pointing elsewhere failed at ssh`);
     }
   });
 
