@@ -3,7 +3,7 @@
  * figure in them comes from that file. `tsx bench/report.ts` regenerates both; `npm run bench`
  * calls it at the end.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
@@ -41,6 +41,8 @@ interface Cell {
   treeRss: number;
   sshMin: number;
   sshMax: number;
+  /** Median 1-minute load average when the runs started: what else the machine was doing. */
+  load: number;
 }
 
 function cells(results: Results): Cell[] {
@@ -57,6 +59,7 @@ function cells(results: Results): Cell[] {
           wall: median(of("wallS")), wallMin: Math.min(...of("wallS")), wallMax: Math.max(...of("wallS")),
           cpu: median(of("cpuS")), maxRss: median(of("maxRssMiB")), treeRss: median(of("treeRssMiB")),
           sshMin: Math.min(...ssh), sshMax: Math.max(...ssh),
+          load: median(of("load1")),
         });
       }
     }
@@ -147,19 +150,20 @@ export async function writeReport(results: Results): Promise<void> {
     ...targets.map(([t, v, ok]) => `| ${t} | ${v} | ${yes(ok)} |`),
     "",
     "Where a target is missed, [Where the time goes](#where-the-time-goes) shows why.",
+    ...runNotes(),
     "",
     "## Results",
     "",
-    "Wall time is the median (min–max). CPU is user+sys of every process the command started, ssh ControlMasters that fork away included (a cgroup v1 `cpuacct` group per command). *Max RSS* is the largest single process (GNU `/usr/bin/time -v`); *tree RSS* is the peak of the RSS summed over all processes of the command, sampled every 100 ms. *SSH/Mac* is the number of connections each Mac's sshd accepted during the run (`Accepted publickey` lines in its own log), min–max over Macs and repetitions.",
+    "Wall time is the median (min–max). CPU is user+sys of every process the command started, ssh ControlMasters that fork away included (a cgroup v1 `cpuacct` group per command). *Max RSS* is the largest single process (GNU `/usr/bin/time -v`); *tree RSS* is the peak of the RSS summed over all processes of the command, sampled every 100 ms. *SSH/Mac* is the number of connections each Mac's sshd accepted during the run (`Accepted publickey` lines in its own log), min–max over Macs and repetitions. *Load* is the 1-minute load average when the command started (median): above 2 on this 2-core machine, something else was competing for the CPU.",
     "",
-    "| Macs | Phase | Tool | Wall s | CPU s | Max RSS MiB | Tree RSS MiB | SSH/Mac |",
-    "|---:|---|---|---:|---:|---:|---:|---:|",
+    "| Macs | Phase | Tool | Wall s | CPU s | Max RSS MiB | Tree RSS MiB | SSH/Mac | Load |",
+    "|---:|---|---|---:|---:|---:|---:|---:|---:|",
   );
   for (const size of results.sizes) {
     for (const phase of PHASES) {
       for (const c of all.filter((x) => x.size === size && x.phase === phase)) {
         const changed = c.phase === "noop" && c.runs.some((r) => r.unchanged === false) ? " ⚠ changed something" : "";
-        p(`| ${size} | ${PHASE_NAMES[phase]} | ${TOOL_NAMES[c.tool]}${changed} | ${f1(c.wall)} (${f1(c.wallMin)}–${f1(c.wallMax)}) | ${f1(c.cpu)} | ${f0(c.maxRss)} | ${f0(c.treeRss)} | ${c.sshMin === c.sshMax ? c.sshMin : `${c.sshMin}–${c.sshMax}`} |`);
+        p(`| ${size} | ${PHASE_NAMES[phase]} | ${TOOL_NAMES[c.tool]}${changed} | ${f1(c.wall)} (${f1(c.wallMin)}–${f1(c.wallMax)}) | ${f1(c.cpu)} | ${f0(c.maxRss)} | ${f0(c.treeRss)} | ${c.sshMin === c.sshMax ? c.sshMin : `${c.sshMin}–${c.sshMax}`} | ${f1(c.load)} |`);
       }
     }
   }
@@ -208,6 +212,7 @@ export async function writeReport(results: Results): Promise<void> {
     }
     if (scale.plan) {
       const pl = scale.plan;
+      if (pl.carriedFrom) p("", `The plan figures below were measured in the run of ${pl.carriedFrom.run}, not in this one: ${pl.carriedFrom.why}`);
       p(
         "",
         `No-op plan of ${pl.size} Macs (${pl.resources} resources) against a state holding all of them (made by \`terraform apply -parallelism=${results.parallelism}\` of the same configuration without provisioners: ${f1(pl.fixture.wallS)} s wall, ${f1(pl.fixture.cpuS)} s CPU, ${f0(pl.fixture.maxRssMiB)} MiB max RSS${pl.fixture.reusedFrom ? `; that state was made by an earlier run of the same code, finished ${pl.fixture.reusedFrom}, whose figures come from its GNU time file` : ""}):`,
@@ -286,3 +291,9 @@ export async function writeReport(results: Results): Promise<void> {
 }
 
 if (process.argv[1]?.endsWith("report.ts")) await writeReport(JSON.parse(readFileSync(join(RESULTS, "results.json"), "utf8")) as Results);
+
+/** bench/results/notes.md, written by hand after a run (conditions, what changed, what is next), if present. */
+function runNotes(): string[] {
+  const path = new URL("./results/notes.md", import.meta.url);
+  return existsSync(path) ? ["", readFileSync(path, "utf8").trimEnd()] : [];
+}

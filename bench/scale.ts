@@ -6,6 +6,7 @@
  * is made by a real `terraform apply` of the same configuration with the provisioners left out
  * (provisioners are not part of state), so the plan of the real configuration must find nothing to do.
  */
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -33,7 +34,17 @@ export interface ScaleResults {
   synth: SynthPoint[];
   /** CPU profile (`node --cpu-prof`) of the app (what `cdktf synth` runs) for PROFILE_SIZE Macs. */
   profile?: { size: number } & ReturnType<typeof summarise>;
-  plan?: { size: number; resources: number; fixture: Measurement & { reusedFrom?: string }; plan: Measurement; noChanges: boolean; diff: Measurement; command: string };
+  plan?: {
+    size: number;
+    resources: number;
+    fixture: Measurement & { reusedFrom?: string };
+    plan: Measurement;
+    noChanges: boolean;
+    diff: Measurement;
+    command: string;
+    /** Set when the figures are an earlier run's, kept because this run could not repeat them. */
+    carriedFrom?: { run: string; why: string };
+  };
 }
 
 /** Lab-shaped inventory hosts that need not exist (synth and plan never connect). */
@@ -55,7 +66,7 @@ export async function scale(parallelism: number, reps = 2): Promise<ScaleResults
     const dir = join(WORK, `scale-${n}`);
     // The 1,000-Mac state takes half an hour to make: an earlier run's is kept (with its apply's figures).
     for (const entry of existsSync(dir) ? readdirSync(dir) : []) {
-      if (n !== PLAN_SIZE || !["state", "fixture", "fixture-apply.log", "fixture-apply.log.time"].includes(entry)) rmSync(join(dir, entry), { recursive: true, force: true });
+      if (n !== PLAN_SIZE || !["state", "fixture", "fixture-apply.log", "fixture-apply.log.time", "fixture-config.sha256"].includes(entry)) rmSync(join(dir, entry), { recursive: true, force: true });
     }
     cdktfProject(dir);
     const inventory = join(dir, "inventory.json");
@@ -94,16 +105,21 @@ export async function scale(parallelism: number, reps = 2): Promise<ScaleResults
       mkdirSync(fixture, { recursive: true });
       for (const r of Object.values(config.resource)) for (const body of Object.values(r)) delete body.provisioner;
       delete config.removed;
-      writeFileSync(join(fixture, "main.tf.json"), JSON.stringify(config));
+      const fixtureConfig = JSON.stringify(config);
+      writeFileSync(join(fixture, "main.tf.json"), fixtureConfig);
       const stackDir = join(dir, "cdktf.out/stacks/fleet");
       for (const d of [fixture, stackDir]) await execa("terraform", ["init", "-input=false"], { cwd: d, env: { ...process.env, ...env } });
       const p = `-parallelism=${parallelism}`;
       const applyTime = join(dir, "fixture-apply.log.time");
       const statePath = join(dir, "state", "fleet.tfstate");
-      const kept = existsSync(applyTime) && existsSync(statePath) && (JSON.parse(readFileSync(statePath, "utf8")) as { resources: unknown[] }).resources.length === point.resources;
+      // An earlier state serves only if it was applied from exactly this configuration: else the plan is not a no-op.
+      const madeFrom = join(dir, "fixture-config.sha256");
+      const configHash = createHash("sha256").update(fixtureConfig).digest("hex");
+      const kept = existsSync(applyTime) && existsSync(statePath) && existsSync(madeFrom) && readFileSync(madeFrom, "utf8") === configHash;
       const fixtureRun = kept
         ? { ...fromTimeFile(applyTime), reusedFrom: statSync(applyTime).mtime.toISOString() }
         : await measure(["terraform", "apply", "-auto-approve", "-input=false", "-no-color", p], { cwd: fixture, env, logFile: join(dir, "fixture-apply.log") });
+      if (!kept && fixtureRun.exitCode === 0) writeFileSync(madeFrom, configHash);
       console.log(`state fixture n=${n}: ${fixtureRun.wallS.toFixed(1)} s (exit ${fixtureRun.exitCode}${kept ? ", kept from an earlier run" : ""})`);
       const planArgv = ["terraform", "plan", "-detailed-exitcode", "-input=false", "-no-color", p];
       const plan = await measure(planArgv, { cwd: stackDir, env, logFile: join(dir, "plan.log") });
