@@ -22,6 +22,11 @@ const LABEL = "org.postfix.in";
 const PLIST = `/Library/LaunchDaemons/${LABEL}.plist`;
 const BANNER = "$myhostname ESMTP deployed-locally";
 const lab = new Lab({ instance: "l" });
+/**
+ * The repository as admin reaches it inside the Mac: bind-mounted there, so that a clone in a
+ * folder admin may not enter (such as /root) is still usable, as a Mac admin's own checkout would be.
+ */
+const CHECKOUT = "/opt/cdktf-mac-postfix-under-test/";
 let address: string;
 /** Workspace folder inside the Mac (its /tmp): cdktf.out, the state, an empty Terraform CLI config. */
 let dir: string | undefined;
@@ -46,7 +51,7 @@ async function cdktfOnMac(command: "deploy" | "destroy"): Promise<Run> {
     `MAC_POSTFIX_STACKS=${STACK}`,
     `MAC_POSTFIX_SETTINGS=${JSON.stringify({ smtpd_banner: BANNER })}`,
   ];
-  const argv = ["env", "-C", REPO, ...env, `${REPO}node_modules/.bin/cdktf`, command, STACK, "--auto-approve", "--output", `${dir}/cdktf.out`];
+  const argv = ["env", "-C", CHECKOUT, ...env, `${CHECKOUT}node_modules/.bin/cdktf`, command, STACK, "--auto-approve", "--output", `${dir}/cdktf.out`];
   const result = await lab.exec(MAC, argv, { user: USER, timeout: 600_000 });
   return { exitCode: result.exitCode ?? -1, output: `${String(result.stdout)}\n${String(result.stderr)}` };
 }
@@ -63,6 +68,10 @@ before(async () => {
   // A Mac sees the host's files through its overlay root, except where it mounts its own (/tmp, /run, /dev).
   const visible = await lab.exec(MAC, ["test", "-f", `${REPO}package.json`]);
   assert.equal(visible.exitCode, 0, `the repository ${REPO} is not visible inside ${MAC} (a simulated Mac has its own /tmp, /run and /dev): run the tests from a clone elsewhere`);
+  await lab.exec(MAC, ["mkdir", "-p", CHECKOUT], { reject: true });
+  if ((await lab.exec(MAC, ["mountpoint", "-q", CHECKOUT])).exitCode !== 0) await lab.exec(MAC, ["mount", "--bind", REPO, CHECKOUT], { reject: true });
+  const readable = await lab.exec(MAC, ["test", "-r", `${CHECKOUT}package.json`], { user: USER });
+  assert.equal(readable.exitCode, 0, `${USER} cannot read the repository at ${CHECKOUT} inside ${MAC}`);
   // The harness really runs cdktf as the unprivileged admin, so every privileged step needs the library's sudo.
   assert.equal((await lab.exec(MAC, ["id", "-u"], { user: USER, reject: true })).stdout, "501");
   dir = String((await lab.exec(MAC, ["mktemp", "-d", "/tmp/mac-postfix-cdktf-XXXXXX"], { user: USER, reject: true })).stdout).trim();
