@@ -36,17 +36,19 @@ export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Pro
   };
 
   const dir = spec.instance.configDirectory;
-  // Supervised, the job's own process must be the master: a master started outside launchd (by the
-  // "postmulti-start" job this one replaced, or by hand) holds the instance's lock, and launchd's
-  // master then exits at every start while `postfix status` still says the instance runs.
+  // Supervised, the job's own process (or its child, under sudo) must be the master: a master
+  // started outside launchd (by the "postmulti-start" job this one replaced, or by hand) holds the
+  // instance's lock, and launchd's master then exits at every start while `postfix status` still
+  // says the instance runs.
   let mismatches = 0;
   const job = await waitFor(`job ${service} ${spec.expectRunning ? `running as the master of ${dir}` : "loaded"}`, async () => {
     const state = await jobState(ctx, service);
     if (!state || !spec.expectRunning) return state ?? false;
     const master = await masterPid(ctx, dir);
-    if (state.state === "running" && master !== null && master === state.pid) return state;
+    const supervised = master !== null && state.pid !== null && (await startedByJob(ctx, master, state.pid));
+    if (state.state === "running" && supervised) return state;
     // Seen twice, a second apart, so that a master launchd is just starting is not taken for a stray one.
-    if (master !== null && master !== state.pid && ++mismatches === 2) {
+    if (master !== null && !supervised && ++mismatches === 2) {
       await ctx.must("stop the master launchd does not supervise", [ctx.postfixCommand("postfix"), "-c", dir, "stop"], { pty: true });
       ctx.log(`stop master pid ${master}, which runs outside ${service}`, true);
     }
@@ -60,4 +62,11 @@ export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Pro
     const greeting = await waitFor(`SMTP greeting at ${address}:${port}`, () => smtpGreeting(address, port));
     ctx.log(`confirm SMTP ${address}:${port} "${greeting.banner}"`, false);
   }
+}
+
+/** Whether master is the job's own process, or its child: a login-bound agent starts master through `sudo -n`. */
+async function startedByJob(ctx: StepContext, master: number, jobPid: number): Promise<boolean> {
+  if (master === jobPid) return true;
+  const ps = await ctx.run(["ps", "-o", "ppid=", "-p", String(master)], { root: true });
+  return ps.exitCode === 0 && Number(ps.stdout.trim()) === jobPid;
 }
