@@ -49,21 +49,29 @@ export const MAC_DEFAULT_PATHS: MacPaths = {
   sudoersDirectory: "/etc/sudoers.d",
 };
 
+/** How to reach a Mac over SSH, with the system OpenSSH client (~/.ssh/config, agents and ProxyJump apply). */
+export interface MacSshOptions {
+  /** Host name, ssh_config alias, IPv4 or IPv6 address (never starting with "-"). */
+  readonly host: string;
+  /** Login user (default: OpenSSH's choice, usually from ~/.ssh/config or the local user). */
+  readonly user?: string;
+  /** SSH port (default 22 or ~/.ssh/config). */
+  readonly port?: number;
+  /** Absolute path of the private key on the deploying machine. Only the path is recorded, never the key. */
+  readonly identityFile?: string;
+  /** Absolute path of a known_hosts file to verify the Mac's host key against. */
+  readonly knownHostsFile?: string;
+  /** OpenSSH ProxyJump: comma-separated `[user@]host[:port]` jump hosts. */
+  readonly proxyJump?: string;
+}
+
 export type Connection =
   | { readonly transport: "local" }
-  | {
+  | (MacSshOptions & {
       readonly transport: "ssh";
-      /** Host name or address (never starts with "-"). */
-      readonly host: string;
-      readonly user?: string;
-      readonly port?: number;
-      /** Path of the private key on the deploying machine (never the key itself). */
-      readonly identityFile?: string;
-      readonly knownHostsFile?: string;
-      readonly proxyJump?: string;
       /** Turns host-key verification off. Only set by the loudly named MacHost option. */
       readonly insecureIgnoreHostKey?: boolean;
-    };
+    });
 
 export interface HostSpec {
   /** The MacHost's name (construct id or inventory name), used in messages. */

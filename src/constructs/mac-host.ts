@@ -1,6 +1,6 @@
 import { Annotations } from "cdktf";
 import { Construct } from "constructs";
-import { MAC_DEFAULT_PATHS, type Connection, type HostSpec, type MacPaths } from "../spec.js";
+import { MAC_DEFAULT_PATHS, type Connection, type HostSpec, type MacPaths, type MacSshOptions } from "../spec.js";
 import {
   validateAbsolutePath,
   validateBoolean,
@@ -24,22 +24,6 @@ import {
  *   Prefer `terraform_data` unless a toolchain requires the null provider.
  */
 export type MacResourceType = "terraform_data" | "null_resource";
-
-/** How to reach a Mac over SSH, with the system OpenSSH client (~/.ssh/config, agents and ProxyJump apply). */
-export interface MacSshOptions {
-  /** Host name, ssh_config alias, IPv4 or IPv6 address. */
-  readonly host: string;
-  /** Login user (default: OpenSSH's choice, usually from ~/.ssh/config or the local user). */
-  readonly user?: string;
-  /** SSH port (default 22 or ~/.ssh/config). */
-  readonly port?: number;
-  /** Absolute path of the private key on the deploying machine. Only the path is recorded, never the key. */
-  readonly identityFile?: string;
-  /** Absolute path of a known_hosts file to verify the Mac's host key against. */
-  readonly knownHostsFile?: string;
-  /** OpenSSH ProxyJump: comma-separated `[user@]host[:port]` jump hosts. */
-  readonly proxyJump?: string;
-}
 
 /** Props common to both kinds of MacHost. */
 export interface MacHostCommonProps {
