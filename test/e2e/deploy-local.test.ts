@@ -7,6 +7,8 @@
  * inside at the same paths; the Terraform state and cdktf.out live in a folder of the Mac's private
  * /tmp. The environment is passed with `env NAME=VALUE …` as argv: nothing is spliced into a shell.
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { execa } from "execa";
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Lab } from "../lab/lab.js";
@@ -60,16 +62,27 @@ function failure(run: Run): string {
   return `cdktf inside ${MAC} exited ${run.exitCode}:\n${run.output.slice(-6000)}`;
 }
 
+/** Folders a simulated Mac mounts its own of, hiding the host's: a clone there is copied out first. */
+const MASKED_IN_MAC = ["/tmp/", "/run/", "/dev/"];
+/** The repository as the Mac can see it: REPO, or a hard-linked copy of it in /var/tmp (removed in after()). */
+let source = REPO;
+
 before(async () => {
+  if (MASKED_IN_MAC.some((prefix) => REPO.startsWith(prefix))) {
+    source = `${await mkdtemp("/var/tmp/cdktf-mac-postfix-under-test-")}/`;
+    // Hard links where /var/tmp shares REPO's file system (fast), a plain copy where it does not.
+    const linked = await execa("cp", ["-al", `${REPO}.`, source], { reject: false });
+    if (linked.exitCode !== 0) await execa("cp", ["-a", `${REPO}.`, source]);
+  }
   const inventory = await lab.up({ hosts: 1 });
   const mac = inventory.find((h) => h.name === MAC);
   assert.ok(mac, `${MAC} is in the lab inventory`);
   address = mac.address;
   // A Mac sees the host's files through its overlay root, except where it mounts its own (/tmp, /run, /dev).
-  const visible = await lab.exec(MAC, ["test", "-f", `${REPO}package.json`]);
-  assert.equal(visible.exitCode, 0, `the repository ${REPO} is not visible inside ${MAC} (a simulated Mac has its own /tmp, /run and /dev): run the tests from a clone elsewhere`);
+  const visible = await lab.exec(MAC, ["test", "-f", `${source}package.json`]);
+  assert.equal(visible.exitCode, 0, `the repository ${source} is not visible inside ${MAC}`);
   await lab.exec(MAC, ["mkdir", "-p", CHECKOUT], { reject: true });
-  if ((await lab.exec(MAC, ["mountpoint", "-q", CHECKOUT])).exitCode !== 0) await lab.exec(MAC, ["mount", "--bind", REPO, CHECKOUT], { reject: true });
+  if ((await lab.exec(MAC, ["mountpoint", "-q", CHECKOUT])).exitCode !== 0) await lab.exec(MAC, ["mount", "--bind", source, CHECKOUT], { reject: true });
   const readable = await lab.exec(MAC, ["test", "-r", `${CHECKOUT}package.json`], { user: USER });
   assert.equal(readable.exitCode, 0, `${USER} cannot read the repository at ${CHECKOUT} inside ${MAC}`);
   // The harness really runs cdktf as the unprivileged admin, so every privileged step needs the library's sudo.
@@ -87,6 +100,7 @@ after(async () => {
     }
   } finally {
     await lab.release();
+    if (source !== REPO) await rm(source, { recursive: true, force: true });
   }
 });
 
