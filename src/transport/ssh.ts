@@ -1,10 +1,15 @@
 /**
  * Commands on a Mac over the system OpenSSH client, so ~/.ssh/config, agents and ProxyJump work.
- * One connection per transport: a ControlMaster is opened on first use and every command is
- * multiplexed over it; `dispose()` closes it.
+ * One connection per Mac, shared: a ControlMaster is opened on first use, every command is
+ * multiplexed over it, and it outlives the transport (ControlPersist) so that the Mac's next step,
+ * a separate process, reuses it instead of paying for a new connection. Its socket lives in a
+ * folder only we can enter, under a name derived from every connection parameter and from the
+ * identity of the key and known_hosts files, so a step never rides a master made differently.
  */
 import type { Connection } from "../spec.js";
-import { mkdtemp, rm, symlink } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { lstat, mkdir, mkdtemp, rename, rm, stat, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { quoteCommand } from "./shell-quote.js";
@@ -18,8 +23,11 @@ export type SshTarget = Omit<Extract<Connection, { transport: "ssh" }>, "transpo
 const CONNECT_TIMEOUT_S = 10;
 const ALIVE_INTERVAL_S = 2;
 const ALIVE_COUNT = 3;
-/** A master orphaned by a killed CLI exits once idle this long. */
-const PERSIST_S = 30;
+/**
+ * A master exits once idle this long: enough to carry a Mac from one step of a deploy to the next
+ * (Terraform runs the other Macs' steps in between), short enough not to linger after it.
+ */
+const PERSIST_S = 60;
 
 /** Refuses values ssh would read as options or that cannot be a destination (defence in depth). */
 export function validateSshTarget(target: SshTarget): void {
@@ -87,6 +95,53 @@ export async function withLiteralPaths(target: SshTarget, dir: string): Promise<
   return { ...target, ...(identityFile === undefined ? {} : { identityFile }), ...(knownHostsFile === undefined ? {} : { knownHostsFile }) };
 }
 
+/** Whether the target needs private symlinks for its key or known_hosts path (see withLiteralPaths). */
+function needsLiteralPaths(target: SshTarget): boolean {
+  return [target.identityFile, target.knownHostsFile].some((path) => path !== undefined && SSH_REINTERPRETS.test(path));
+}
+
+/** The folder of shared control sockets: made 0700, and refused unless it is still ours alone. */
+async function controlFolder(): Promise<string> {
+  const uid = process.getuid?.() ?? 0;
+  const dir = join(tmpdir(), `mac-postfix-ssh-${uid}`);
+  await mkdir(dir, { mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "EEXIST") throw error;
+  });
+  const info = await lstat(dir);
+  if (!info.isDirectory() || info.uid !== uid || (info.mode & 0o077) !== 0) {
+    throw new Error(`${dir} must be a folder owned by uid ${uid} with mode 0700 (it holds our SSH control sockets); remove it and retry`);
+  }
+  return dir;
+}
+
+/**
+ * The shared master's socket name: a digest of every connection parameter and of the identity
+ * (device, inode, size, mtime) of the key and known_hosts files, so a changed file means a new
+ * connection that checks it. Short: a Unix socket path has a length limit (104 bytes on macOS).
+ */
+async function masterName(target: SshTarget): Promise<string> {
+  const identity = async (path: string | undefined) => {
+    if (path === undefined) return null;
+    const info = await stat(path).catch(() => null);
+    return info && [info.dev, info.ino, info.size, info.mtimeMs];
+  };
+  const parameters = [
+    target.host, target.port, target.user, target.proxyJump, target.insecureIgnoreHostKey,
+    target.identityFile, await identity(target.identityFile), target.knownHostsFile, await identity(target.knownHostsFile),
+  ];
+  return createHash("sha256").update(JSON.stringify(parameters)).digest("hex").slice(0, 20);
+}
+
+/**
+ * Whether a shared master answers at controlPath and its connection still carries a session (a
+ * cut one may not have been noticed yet: ServerAlive ends it within seconds and the probe fails).
+ */
+async function answers(target: SshTarget, controlPath: string): Promise<boolean> {
+  if (!existsSync(controlPath)) return false;
+  const check = await runProcess("ssh", ["-o", `ControlPath=${controlPath}`, "-O", "check", "--", target.host]);
+  return check.exitCode === 0 && (await runProcess("ssh", sessionArgs(target, controlPath, ["true"], false))).exitCode === 0;
+}
+
 /** argv (after `ssh`) that opens the master connection in the background. */
 export function masterArgs(target: SshTarget, controlPath: string): string[] {
   return ["-M", "-N", "-f", "-o", `ControlPath=${controlPath}`, "-o", `ControlPersist=${PERSIST_S}`, ...sshOptions(target), "--", target.host];
@@ -102,7 +157,8 @@ export class SshTransport implements Transport {
   readonly description: string;
   /** The control socket's path, and the target as ssh is given it (see withLiteralPaths). */
   private master?: Promise<{ controlPath: string; target: SshTarget }>;
-  private controlDir?: string;
+  /** Our private folder of symlinks (see withLiteralPaths), when the target needs one. */
+  private linkDir?: string;
   private needsSudo?: Promise<boolean>;
 
   constructor(private readonly target: SshTarget, private readonly sudo: boolean | "auto") {
@@ -131,25 +187,34 @@ export class SshTransport implements Transport {
     };
   }
 
+  /** Leaves the shared master to its ControlPersist timeout (the Mac's next step reuses it). */
   async dispose(): Promise<void> {
-    const master = this.master;
     this.master = undefined;
-    if (master) {
-      const controlPath = (await master.catch(() => undefined))?.controlPath;
-      if (controlPath) await runProcess("ssh", ["-o", `ControlPath=${controlPath}`, "-O", "exit", "--", this.target.host]);
-    }
-    if (this.controlDir) await rm(this.controlDir, { recursive: true, force: true });
-    this.controlDir = undefined;
+    if (this.linkDir) await rm(this.linkDir, { recursive: true, force: true });
+    this.linkDir = undefined;
+  }
+
+  /** Closes the shared master now, for this target and every transport riding it. */
+  async closeMaster(): Promise<void> {
+    const controlPath = join(await controlFolder(), await masterName(this.target));
+    if (existsSync(controlPath)) await runProcess("ssh", ["-o", `ControlPath=${controlPath}`, "-O", "exit", "--", this.target.host]);
+    await rm(controlPath, { force: true });
+    await this.dispose();
   }
 
   private connect(): Promise<{ controlPath: string; target: SshTarget }> {
     this.master ??= (async () => {
-      // mkdtemp creates the folder 0700: nobody else can reach the control socket.
-      this.controlDir = await mkdtemp(join(tmpdir(), "mac-postfix-ssh-"));
-      const controlPath = join(this.controlDir, "master");
-      const target = await withLiteralPaths(this.target, this.controlDir);
-      const result = await runProcess("ssh", masterArgs(target, controlPath));
+      const controlPath = join(await controlFolder(), await masterName(this.target));
+      if (this.linkDir === undefined && needsLiteralPaths(this.target)) this.linkDir = await mkdtemp(join(tmpdir(), "mac-postfix-ssh-"));
+      const target = this.linkDir === undefined ? this.target : await withLiteralPaths(this.target, this.linkDir);
+      if (await answers(target, controlPath)) return { controlPath, target };
+      // Stale (its master gone or its connection dead): a new master, bound under a name of its own
+      // and renamed into place, so two steps racing here never share a half-made socket.
+      await rm(controlPath, { force: true });
+      const fresh = `${controlPath}.${randomBytes(4).toString("hex")}`;
+      const result = await runProcess("ssh", masterArgs(target, fresh));
       if (result.exitCode !== 0) throw new Error(`ssh to ${this.description} failed\n${result.stderr.trim() || `exit ${result.exitCode}`}`);
+      await rename(fresh, controlPath);
       return { controlPath, target };
     })();
     return this.master;

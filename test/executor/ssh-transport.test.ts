@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { existsSync, rmSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { chmod, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
@@ -15,6 +16,17 @@ async function allClosed(sshd: TestSshd): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 100));
   }
   return false;
+}
+
+/** Where shared control sockets live (see src/transport/ssh.ts). */
+const CONTROL_FOLDER = join(tmpdir(), `mac-postfix-ssh-${process.getuid!()}`);
+
+/** The control socket made last: the one the transport that just connected uses. */
+async function newestControlSocket(): Promise<string> {
+  const dir = CONTROL_FOLDER;
+  const names = await readdir(dir);
+  const withTimes = await Promise.all(names.map(async (n) => ({ path: join(dir, n), mtime: (await stat(join(dir, n))).mtimeMs })));
+  return withTimes.sort((a, b) => b.mtime - a.mtime)[0]!.path;
 }
 
 describe("ssh transport over a real OpenSSH server", () => {
@@ -35,19 +47,62 @@ describe("ssh transport over a real OpenSSH server", () => {
       assert.equal(result.exitCode, 0, result.stderr);
       assert.deepEqual(JSON.parse(result.stdout), HOSTILE);
     } finally {
-      await ssh.dispose();
+      await ssh.closeMaster();
     }
   });
 
-  it("multiplexes every command over one master connection and closes it at the end", async () => {
-    const ssh = new SshTransport(sshd.target, "auto");
+  it("multiplexes every command over one master connection, shared by later transports until closed", async () => {
     const before = await sshd.logins();
+    const ssh = new SshTransport(sshd.target, "auto");
     const results = await Promise.all(Array.from({ length: 5 }, (_, i) => ssh.run(["echo", String(i)])));
     assert.deepEqual(results.map((r) => r.stdout.trim()), ["0", "1", "2", "3", "4"]);
-    assert.equal((await ssh.run(["true"])).exitCode, 0);
-    assert.equal((await sshd.logins()) - before, 1, "one authenticated connection for six commands");
     await ssh.dispose();
-    assert.equal(await allClosed(sshd), true, "the master connection is closed by dispose()");
+    // The next step is another process with its own transport: it rides the same master.
+    const next = new SshTransport(sshd.target, "auto");
+    assert.equal((await next.run(["true"])).exitCode, 0);
+    await next.dispose();
+    assert.equal((await sshd.logins()) - before, 1, "one authenticated connection for both transports");
+    await next.closeMaster();
+    assert.equal(await allClosed(sshd), true, "closeMaster() ends the shared connection");
+  });
+
+  it("opens a new master when the known_hosts file changes or the shared one died", async () => {
+    const knownHosts = join(sshd.dir, "known_hosts_copy");
+    await writeFile(knownHosts, await readFile(sshd.target.knownHostsFile!));
+    const target = { ...sshd.target, knownHostsFile: knownHosts };
+    const before = await sshd.logins();
+    const first = new SshTransport(target, "auto");
+    assert.equal((await first.run(["true"])).exitCode, 0);
+    const firstSocket = await newestControlSocket();
+    await first.dispose();
+    // Rewritten (same bytes, new mtime): the host key must be checked again, by a new connection.
+    await new Promise((r) => setTimeout(r, 20));
+    await writeFile(knownHosts, await readFile(sshd.target.knownHostsFile!));
+    const second = new SshTransport(target, "auto");
+    assert.equal((await second.run(["true"])).exitCode, 0);
+    assert.equal((await sshd.logins()) - before, 2);
+    // A master killed behind our back leaves a stale socket: the next transport replaces it.
+    const check = await execa("ssh", ["-o", `ControlPath=${await newestControlSocket()}`, "-O", "check", "x"], { reject: false });
+    process.kill(Number(/pid=(\d+)/.exec(check.stderr)?.[1]), "SIGKILL");
+    await second.dispose();
+    const third = new SshTransport(target, "auto");
+    try {
+      assert.equal((await third.run(["echo", "again"])).stdout, "again\n");
+      assert.equal((await sshd.logins()) - before, 3);
+    } finally {
+      await execa("ssh", ["-o", `ControlPath=${firstSocket}`, "-O", "exit", "x"], { reject: false });
+      await third.closeMaster();
+    }
+  });
+
+  it("refuses a control folder others could enter", async () => {
+    await chmod(CONTROL_FOLDER, 0o777);
+    const ssh = new SshTransport(sshd.target, "auto");
+    try {
+      await assert.rejects(ssh.run(["true"]), /mac-postfix-ssh-\d+ must be a folder owned by uid \d+ with mode 0700/);
+    } finally {
+      await chmod(CONTROL_FOLDER, 0o700);
+    }
   });
 
   it("gives stdin, exit codes and stderr; -tt shows a tty's output", async () => {
@@ -62,7 +117,7 @@ describe("ssh transport over a real OpenSSH server", () => {
       assert.match(tty.stdout, /tty/);
       assert.doesNotMatch(tty.stdout + tty.stderr, /Shared connection/);
     } finally {
-      await ssh.dispose();
+      await ssh.closeMaster();
     }
   });
 
@@ -75,13 +130,13 @@ describe("ssh transport over a real OpenSSH server", () => {
     try {
       await assert.rejects(ssh.run(["true"]), /ssh to root@127\.0\.0\.1:\d+ failed\n.*(HOST IDENTIFICATION HAS CHANGED|Host key verification failed)/s);
     } finally {
-      await ssh.dispose();
+      await ssh.closeMaster();
     }
     const unknown = new SshTransport({ ...sshd.target, knownHostsFile: join(sshd.dir, "empty_known_hosts") }, "auto");
     try {
       await assert.rejects(unknown.run(["true"]), /Host key verification failed/);
     } finally {
-      await unknown.dispose();
+      await unknown.closeMaster();
     }
   });
 
@@ -96,7 +151,7 @@ describe("ssh transport over a real OpenSSH server", () => {
       for (let i = 0; i < 50 && !existsSync(marker); i++) await new Promise((r) => setTimeout(r, 100));
       assert.equal(existsSync(marker), true);
     } finally {
-      await ssh.dispose();
+      await ssh.closeMaster();
     }
     assert.equal(await allClosed(sshd), true);
   });

@@ -74,7 +74,8 @@ export async function startSshd(): Promise<TestSshd> {
     dir,
     target: { host: "127.0.0.1", port, user: "root", identityFile: join(dir, "client_key"), knownHostsFile: join(dir, "known_hosts") },
     logins: () => countLog(dir, "Accepted publickey"),
-    disconnects: () => countLog(dir, "Disconnected from user"),
+    // A client that says goodbye is "Disconnected from user"; one that was killed, "Closing connection to".
+    disconnects: async () => (await countLog(dir, "Disconnected from user")) + (await countLog(dir, "Closing connection to")),
     async stop() {
       sshd.kill("SIGTERM");
       await sshd;
