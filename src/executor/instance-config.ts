@@ -7,7 +7,7 @@ import type { InstanceConfigStep } from "../spec.js";
 import type { StepContext } from "./context.js";
 import { readFile, removeFile, writeFileAtomic } from "./files.js";
 import { sleep } from "./launchctl.js";
-import { explicitSettings, findInstance, masterRunning } from "./postfix.js";
+import { coolDown, explicitSettings, findInstance, masterRunning } from "./postfix.js";
 
 /** Which keys we manage, kept beside main.cf so a setting dropped from the spec is reverted. */
 export const LEDGER_NAME = ".mac-postfix-managed.json";
@@ -21,6 +21,7 @@ export async function applyInstanceConfig(ctx: StepContext, spec: InstanceConfig
   const group = spec.group ?? null;
   if (existing.group !== group) {
     await ctx.must("assign group", [postmulti, "-i", spec.instance.name, "-G", group ?? "-", "-e", "assign"], { pty: true });
+    await coolDown(ctx, dir);
   }
   ctx.log(`group ${group ?? "-"}`, existing.group !== group);
 
@@ -28,6 +29,7 @@ export async function applyInstanceConfig(ctx: StepContext, spec: InstanceConfig
 
   if (existing.enabled !== spec.enabled) {
     await ctx.must(spec.enabled ? "enable" : "disable", [postmulti, "-i", spec.instance.name, "-e", spec.enabled ? "enable" : "disable"], { pty: true });
+    await coolDown(ctx, dir);
   }
   ctx.log(spec.enabled ? "enable" : "disable", existing.enabled !== spec.enabled);
 }
@@ -89,6 +91,7 @@ async function applySettings(ctx: StepContext, dir: string, settings: Readonly<R
     const result = await ctx.run(argv, { root: true });
     if (result.exitCode !== 0) await restore(`\`postconf -X\` exited ${result.exitCode}`, result.stderr);
   }
+  await coolDown(ctx, dir);
   const check = await ctx.run([ctx.postfixCommand("postfix"), "-c", dir, "check"], { root: true, pty: true });
   if (check.exitCode !== 0) await restore(`\`postfix -c ${dir} check\` rejected the settings`, check.stdout + check.stderr);
   for (const [name] of toSet) ctx.log(`set ${name}`, true);

@@ -6,7 +6,7 @@ import type { InstanceStep, QueueGuardStep } from "../spec.js";
 import type { StepContext } from "./context.js";
 import { removeFile } from "./files.js";
 import { LEDGER_NAME, PENDING_NAME } from "./instance-config.js";
-import { explicitSettings, findInstance, masterRunning, queuedMessages, settingValue } from "./postfix.js";
+import { coolDown, explicitSettings, findInstance, masterRunning, queuedMessages, settingValue } from "./postfix.js";
 
 export async function applyInstance(ctx: StepContext, spec: InstanceStep): Promise<void> {
   const primary = ctx.paths.postfixConfigDirectory;
@@ -29,6 +29,7 @@ export async function applyInstance(ctx: StepContext, spec: InstanceStep): Promi
     ], { pty: true });
   }
   ctx.log("create", !existing);
+  if (!initialised || !existing) await coolDown(ctx, primary, spec.instance.configDirectory);
 }
 
 export async function destroyInstance(ctx: StepContext, spec: InstanceStep): Promise<void> {
@@ -58,6 +59,7 @@ export async function destroyInstance(ctx: StepContext, spec: InstanceStep): Pro
   }
   if (existing.enabled) await ctx.must("disable", [postmulti, "-i", spec.instance.name, "-e", "disable"], { pty: true });
   ctx.log("disable", existing.enabled);
+  if (existing.enabled) await coolDown(ctx, dir);
 
   const finish = spec.onDestroy === "deport" ? "deport" : "destroy";
   // postmulti removes the config dir only when empty: our ledger (and a pending mark an interrupted

@@ -51,6 +51,18 @@ export async function explicitSettings(ctx: StepContext, configDirectory: string
   return settings;
 }
 
+/**
+ * Postfix pauses, up to two seconds, before it reads a main.cf changed within the last second, in
+ * case an editor is still writing it ("pausing to let ... cool down"). postconf and postmulti
+ * replace main.cf whole (a temp file renamed over it), and under the Mac lock nobody else edits
+ * it, so after each of their edits we set the file's mtime back past that window (only when it is
+ * newer): the next Postfix command, or master starting, reads it at once instead of pausing.
+ */
+export async function coolDown(ctx: StepContext, ...configDirectories: string[]): Promise<void> {
+  const script = "my $past = time - 2; for my $file (@ARGV) { my @s = stat $file or next; utime $s[8], $past, $file if $s[9] > $past }";
+  await ctx.must("set main.cf's mtime back", ["perl", "-e", script, "--", ...configDirectories.map((dir) => `${dir}/main.cf`)]);
+}
+
 /** One parameter's effective value (`postconf -c DIR -h NAME`), default included. */
 export async function settingValue(ctx: StepContext, configDirectory: string, name: string): Promise<string> {
   const argv = [ctx.postfixCommand("postconf"), "-c", configDirectory, "-h", "--", name];
