@@ -6,7 +6,10 @@ import { ensureFile, ensureParentDirectory, removeEmptyParentDirectory, removeFi
 const DOMAIN = "com.apple.loginwindow";
 const KEY = "LogoutHook";
 /** A folder of this name is ours (the default script's), so destroy removes it once empty. */
-const OWN_FOLDER = "/cdktf-mac-postfix/";
+const OWN_FOLDER = "cdktf-mac-postfix";
+
+/** The name of the folder the script is in. */
+const folderName = (path: string): string => path.split("/").at(-2) ?? "";
 
 async function registeredHook(ctx: StepContext): Promise<string | null> {
   const result = await ctx.run(["defaults", "read", DOMAIN, KEY], { root: true });
@@ -26,5 +29,5 @@ export async function destroyLogoutHook(ctx: StepContext, spec: LogoutHookStep):
   if (registered) await ctx.must("defaults delete", ["defaults", "delete", DOMAIN, KEY]);
   ctx.log(`unregister ${KEY}`, registered);
   ctx.log(`remove ${spec.path}`, await removeFile(ctx, spec.path));
-  if (spec.path.includes(OWN_FOLDER)) ctx.log(`remove the script's folder`, await removeEmptyParentDirectory(ctx, spec.path));
+  if (folderName(spec.path) === OWN_FOLDER) ctx.log(`remove the script's folder`, await removeEmptyParentDirectory(ctx, spec.path));
 }
