@@ -164,7 +164,7 @@ export class PostfixInputInstance extends Construct {
         ? // A foreground master that launchd supervises; `postfix start` would background it.
           [posix.join(paths.daemonDirectory, "master"), "-c", this.configDirectory]
         : [posix.join(paths.commandDirectory, "postmulti"), "-i", this.instance.name, "-p", "start"];
-    const lifecycleJob = {
+    const runModeJob = {
       supervised: { runAtLoad: true, keepAlive: true },
       // One-shot start: postmulti backgrounds master and exits, so no KeepAlive, and the process
       // group is abandoned so launchd does not kill master when postmulti exits. RunAtLoad
@@ -172,7 +172,7 @@ export class PostfixInputInstance extends Construct {
       "postmulti-start": { runAtLoad: true, abandonProcessGroup: true, kickstart: false },
     }[runMode];
     const label = props.label ?? "org.postfix.in";
-    const jobDefaults = { host, label, ...lifecycleJob, dependsOn: [this.instance.configResource], addressPrefix };
+    const jobDefaults = { host, label, ...runModeJob, dependsOn: [this.instance.configResource], addressPrefix };
     if (lifecycle === "boot") {
       // Supervised master gets a short argv[0], as Postfix's own scripts start it.
       const argv = runMode === "supervised" ? { program: start[0], programArguments: ["master", ...start.slice(1)] } : { programArguments: start };
@@ -182,7 +182,7 @@ export class PostfixInputInstance extends Construct {
       // launchd runs an agent as its user: a sudoers rule lets that user run exactly this start
       // command as root, and the agent runs it through `sudo -n` (sudo passes SIGTERM on at logout).
       const asRoot = user === "root" ? [] : [paths.sudo, "-n"];
-      if (asRoot.length > 0) {
+      if (user !== "root") {
         this.sudoRule = new SudoRule(this, "Sudo", { host, name: `cdktf-mac-postfix-${this.instance.name}`, user, command: start, dependsOn: [this.instance.configResource], addressPrefix });
         jobDefaults.dependsOn.push(this.sudoRule.resource);
       }
