@@ -1,21 +1,59 @@
 /**
- * The Mac lock: serializes concurrent deploys to one Mac. A perl process on the Mac holds an
- * exclusive flock while its stdin stays open; it ends (and the lock goes) when we close stdin,
- * when our connection drops, or when our heartbeats stop: a cut network leaves sshd unaware of
- * the dead client for hours, so the holder gives the lock up after HOLD_TIMEOUT_S of silence.
+ * The Mac lock: serializes concurrent deploys to one Mac. A perl process on the Mac, as root,
+ * holds an exclusive flock while its stdin stays open; it ends (and the lock goes) when we close
+ * stdin, when our connection drops, or when our heartbeats stop: a cut network leaves sshd unaware
+ * of the dead client for hours, so the holder gives the lock up after HOLD_TIMEOUT_S of silence.
+ *
+ * While it holds the lock, the same process runs the step's root commands for us: each argv and
+ * its stdin travel as length-prefixed bytes over its stdin and are exec'd directly (no shell), and
+ * the exit code, stdout and stderr come back the same way. A command through it costs a fork and
+ * an exec on the Mac instead of an SSH session, a login shell and a sudo each.
  */
-import type { Transport } from "../transport/index.js";
+import type { RunOptions, RunResult, Session, Transport } from "../transport/index.js";
 
 export const LOCK_PATH = "/var/run/cdktf-mac-postfix.lock";
 
 const HEARTBEAT_MS = 5_000;
 const HOLD_TIMEOUT_S = 30;
 
-const LOCK_SCRIPT = `my ($path, $timeout) = @ARGV; open(my $f, ">>", $path) or die "open: $!\\n"; flock($f, LOCK_EX) or die "flock: $!\\n"; $| = 1; print "locked\\n"; $SIG{ALRM} = sub { exit 1 }; alarm $timeout; while (<STDIN>) { alarm $timeout }`;
+// Requests: "run <argc> <stdin bytes>\n", then each argument as "<bytes>\n<argument>", then stdin.
+// Replies: "done <exit> <stdout bytes> <stderr bytes>\n<stdout><stderr>". An empty line is a heartbeat.
+// Descriptors perl opens are close-on-exec: a daemon a command starts never inherits the lock.
+const LOCK_SCRIPT = `use strict; use Fcntl qw(:flock); use POSIX ();
+my ($path, $timeout) = @ARGV;
+open(my $lock, ">>", $path) or die "open: $!\\n";
+flock($lock, LOCK_EX) or die "flock: $!\\n";
+binmode STDIN; binmode STDOUT; $| = 1;
+print "locked\\n";
+$SIG{ALRM} = sub { exit 1 };
+sub take { my ($n) = @_; my $buf = ""; while (length($buf) < $n) { read(STDIN, $buf, $n - length($buf), length($buf)) or exit 0 } $buf }
+sub temp { open(my $fh, "+>", undef) or die "temp file: $!\\n"; binmode $fh; $fh }
+sub slurp { my ($fh) = @_; seek($fh, 0, 0); local $/; my $text = <$fh>; defined $text ? $text : "" }
+alarm $timeout;
+while (defined(my $line = <STDIN>)) {
+  alarm 0;
+  if ($line =~ /^run (\\d+) (\\d+)$/) {
+    my ($argc, $inputLength) = ($1, $2);
+    my @argv = map { my $n = <STDIN>; exit 0 unless defined $n && $n =~ /^(\\d+)$/; take($1) } 1 .. $argc;
+    my ($in, $out, $err) = (temp(), temp(), temp());
+    print $in take($inputLength); seek($in, 0, 0);
+    my $pid = fork;
+    die "fork: $!\\n" unless defined $pid;
+    if ($pid == 0) {
+      open(STDIN, "<&", $in); open(STDOUT, ">&", $out); open(STDERR, ">&", $err);
+      exec { $argv[0] } @argv or do { print STDERR "$argv[0]: $!\\n"; POSIX::_exit(127) };
+    }
+    waitpid($pid, 0);
+    my $status = $? & 127 ? 128 + ($? & 127) : $? >> 8;
+    my ($stdout, $stderr) = (slurp($out), slurp($err));
+    print "done $status ", length($stdout), " ", length($stderr), "\\n", $stdout, $stderr;
+  }
+  alarm $timeout;
+}`;
 
-/** Runs fn while holding the Mac's lock. */
-export async function withMacLock<T>(transport: Transport, fn: () => Promise<T>, onWait?: () => void): Promise<T> {
-  const session = transport.open(["perl", "-MFcntl=:flock", "-e", LOCK_SCRIPT, LOCK_PATH, String(HOLD_TIMEOUT_S)], { root: true });
+/** Runs fn while holding the Mac's lock; fn gets a transport whose root commands run through the holder. */
+export async function withMacLock<T>(transport: Transport, fn: (locked: Transport) => Promise<T>, onWait?: () => void): Promise<T> {
+  const session = transport.open(["perl", "-e", LOCK_SCRIPT, LOCK_PATH, String(HOLD_TIMEOUT_S)], { root: true });
   const waiting = onWait ? setTimeout(onWait, 2000) : undefined;
   try {
     const line = await session.firstLine;
@@ -28,9 +66,84 @@ export async function withMacLock<T>(transport: Transport, fn: () => Promise<T>,
   }
   const heartbeat = setInterval(() => session.send("\n"), HEARTBEAT_MS);
   try {
-    return await fn();
+    return await fn(new LockHolderTransport(transport, session));
   } finally {
     clearInterval(heartbeat);
     await session.close();
+  }
+}
+
+/** Root commands go to the lock holder, one at a time; the rest (pty, login user) to the transport. */
+class LockHolderTransport implements Transport {
+  readonly description: string;
+  private readonly replies = new ReplyReader();
+  /** The request in flight: requests are answered in order, one at a time. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly session: Session,
+  ) {
+    this.description = transport.description;
+    session.onData((chunk) => this.replies.push(chunk));
+    const ended = (how: string) => this.replies.end(`the Mac lock's holder ended: ${how}`);
+    session.ended.then(ended, (error: Error) => ended(error.message));
+  }
+
+  run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    if (!options.root || options.pty) return this.transport.run(argv, options);
+    const request = this.queue.then(() => this.request(argv, options.stdin ?? ""));
+    this.queue = request.catch(() => undefined);
+    return request;
+  }
+
+  open(argv: readonly string[], options?: { readonly root?: boolean }): Session {
+    return this.transport.open(argv, options);
+  }
+
+  /** The transport and the lock belong to withMacLock and the step: nothing to release here. */
+  async dispose(): Promise<void> {}
+
+  private async request(argv: readonly string[], stdin: string): Promise<RunResult> {
+    const framed = (bytes: Buffer) => [Buffer.from(`${bytes.length}\n`), bytes];
+    const input = Buffer.from(stdin, "utf8");
+    this.session.send(Buffer.concat([Buffer.from(`run ${argv.length} ${input.length}\n`), ...argv.flatMap((a) => framed(Buffer.from(a, "utf8"))), input]));
+    const header = (await this.replies.take(-1)).toString("utf8");
+    const match = /^done (\d+) (\d+) (\d+)$/.exec(header);
+    if (!match) throw new Error(`unexpected answer from the lock holder on ${this.description}: ${JSON.stringify(header)}`);
+    const stdout = (await this.replies.take(Number(match[2]))).toString("utf8");
+    const stderr = (await this.replies.take(Number(match[3]))).toString("utf8");
+    return { exitCode: Number(match[1]), stdout, stderr };
+  }
+}
+
+/** The holder's replies as they arrive: a line (length -1) or an exact number of bytes at a time. */
+class ReplyReader {
+  private buffer = Buffer.alloc(0);
+  private ended?: string;
+  private wake?: () => void;
+
+  push(chunk: Buffer): void {
+    this.buffer = Buffer.concat([this.buffer, chunk]);
+    this.wake?.();
+  }
+
+  end(why: string): void {
+    this.ended = why;
+    this.wake?.();
+  }
+
+  async take(length: number): Promise<Buffer> {
+    for (;;) {
+      const size = length < 0 ? this.buffer.indexOf(0x0a) : this.buffer.length >= length ? length : -1;
+      if (size >= 0) {
+        const taken = this.buffer.subarray(0, size);
+        this.buffer = this.buffer.subarray(size + (length < 0 ? 1 : 0));
+        return taken;
+      }
+      if (this.ended !== undefined) throw new Error(this.ended);
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
   }
 }

@@ -56,9 +56,9 @@ export interface RunStepOptions {
 /** Runs the step under the Mac's lock; the transport it opened is closed whatever happens. */
 export async function runStep(spec: StepSpec, action: StepAction, options: RunStepOptions = {}): Promise<void> {
   const transport = options.transport ?? transportFor(spec.host);
-  const ctx = new StepContext(spec.host, transport, subjectOf(spec), options.log);
+  const context = (via: Transport) => new StepContext(spec.host, via, subjectOf(spec), options.log);
   try {
-    await withMacLock(transport, () => dispatch(ctx, spec, action), () => ctx.note("waiting for another deploy's lock on this Mac"));
+    await withMacLock(transport, (locked) => dispatch(context(locked), spec, action), () => context(transport).note("waiting for another deploy's lock on this Mac"));
   } finally {
     if (!options.transport) await transport.dispose();
   }

@@ -1,6 +1,5 @@
 /** The execa calls both transports share: run to completion, or hold stdin open as a Session. */
 import { execa } from "execa";
-import { createInterface } from "node:readline";
 import type { RunResult, Session } from "./transport.js";
 
 export async function runProcess(file: string, args: readonly string[], stdin?: string, env?: Record<string, string>): Promise<RunResult> {
@@ -16,25 +15,46 @@ export async function runProcess(file: string, args: readonly string[], stdin?: 
   return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
 }
 
-export function startSession(file: string, args: readonly string[]): Session {
+/** How a session's command ended, in words: by default its exit code (or signal) and stderr. */
+export type DescribeEnd = (exitCode: number | undefined, stderr: string) => string;
+export const exitedWith: DescribeEnd = (exitCode, stderr) => `exited ${exitCode ?? "on a signal"}${stderr.trim() ? `\n${stderr.trim()}` : ""}`;
+
+export function startSession(file: string, args: readonly string[], describeEnd: DescribeEnd = exitedWith): Session {
   const child = execa(file, args, { reject: false, stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: { stdout: false, stderr: true } });
+  const ended = child.then((result) => describeEnd(result.exitCode, String(result.stderr)));
+  // Output before the first newline is the first line; the rest goes to the listener, or waits for one.
+  let head: Buffer | null = Buffer.alloc(0);
+  let resolveFirstLine!: (line: string) => void;
   const firstLine = new Promise<string>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.once("line", (line) => {
-      resolve(line);
-    });
+    resolveFirstLine = resolve;
     child.then((result) => {
       reject(new Error(`exited ${result.exitCode ?? result.signal} before it was ready: ${String(result.stderr).trim()}`));
     }, reject);
   });
+  const pending: Buffer[] = [];
+  let listener: ((chunk: Buffer) => void) | undefined;
+  const deliver = (chunk: Buffer) => (listener ? listener(chunk) : pending.push(chunk));
+  child.stdout!.on("data", (chunk: Buffer) => {
+    if (head === null) return deliver(chunk);
+    head = Buffer.concat([head, chunk]);
+    const newline = head.indexOf(0x0a);
+    if (newline < 0) return;
+    const rest = head.subarray(newline + 1);
+    resolveFirstLine(head.subarray(0, newline).toString("utf8"));
+    head = null;
+    if (rest.length > 0) deliver(rest);
+  });
   // A dead child (a dropped connection) must not turn a heartbeat write into an uncaught EPIPE.
   child.stdin?.on("error", () => undefined);
-  // The lines are read once; keep draining so the child never blocks on a full pipe.
-  child.stdout?.resume();
   return {
     firstLine,
-    send(text) {
-      if (child.stdin?.writable) child.stdin.write(text);
+    ended,
+    onData(receive) {
+      listener = receive;
+      for (const chunk of pending.splice(0)) receive(chunk);
+    },
+    send(data) {
+      if (child.stdin?.writable) child.stdin.write(data);
     },
     async close() {
       child.stdin?.end();

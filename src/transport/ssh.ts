@@ -13,7 +13,7 @@ import { lstat, mkdir, mkdtemp, rename, rm, stat, symlink } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { quoteCommand } from "./shell-quote.js";
-import { runProcess, startSession } from "./process.js";
+import { exitedWith, runProcess, startSession } from "./process.js";
 import { fromPty, privilege, type RunOptions, type RunResult, type Session, type Transport } from "./transport.js";
 
 /** The spec's SSH connection, without its transport tag. */
@@ -170,7 +170,7 @@ export class SshTransport implements Transport {
     const remote = [...privilege(options.root, options.root ? await this.sudoNeeded() : false), ...argv];
     const { controlPath, target } = await this.connect();
     const result = await runProcess("ssh", sessionArgs(target, controlPath, remote, options.pty ?? false), options.stdin);
-    if (result.exitCode === 255) throw new Error(`ssh to ${this.description} failed\n${result.stderr.trim() || "connection lost"}`);
+    if (result.exitCode === 255) throw new Error(this.failure(result.stderr));
     return options.pty ? { exitCode: result.exitCode, stdout: fromPty(result.stdout), stderr: fromPty(result.stderr) } : result;
   }
 
@@ -178,13 +178,24 @@ export class SshTransport implements Transport {
     const ready = (async () => {
       const remote = [...privilege(options.root, options.root ? await this.sudoNeeded() : false), ...argv];
       const { controlPath, target } = await this.connect();
-      return startSession("ssh", sessionArgs(target, controlPath, remote, false));
+      return startSession("ssh", sessionArgs(target, controlPath, remote, false), (exitCode, stderr) =>
+        exitCode === 255 ? this.failure(stderr) : exitedWith(exitCode, stderr),
+      );
     })();
+    const ended = ready.then((session) => session.ended);
+    ended.catch(() => undefined); // a connection that failed rejects firstLine; nobody need await this too
     return {
       firstLine: ready.then((session) => session.firstLine),
-      send: (text) => void ready.then((session) => session.send(text), () => undefined),
+      ended,
+      onData: (listener) => void ready.then((session) => session.onData(listener), () => undefined),
+      send: (data) => void ready.then((session) => session.send(data), () => undefined),
       close: async () => (await ready).close(),
     };
+  }
+
+  /** What ssh's own failure (exit 255) is reported as. */
+  private failure(stderr: string): string {
+    return `ssh to ${this.description} failed\n${stderr.trim() || "connection lost"}`;
   }
 
   /** Leaves the shared master to its ControlPersist timeout (the Mac's next step reuses it). */

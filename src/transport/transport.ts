@@ -22,8 +22,12 @@ export interface RunResult {
 export interface Session {
   /** Resolves with the first line the command prints; rejects if it ends first. */
   readonly firstLine: Promise<string>;
+  /** Receives what the command prints after its first line, chunk by chunk, in order. */
+  onData(listener: (chunk: Buffer) => void): void;
+  /** Resolves when the command has ended, saying how (exit code or lost connection, and its stderr). */
+  readonly ended: Promise<string>;
   /** Writes to its stdin. */
-  send(text: string): void;
+  send(data: string | Uint8Array): void;
   /** Close its stdin and wait for it to end. */
   close(): Promise<void>;
 }

@@ -250,17 +250,20 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
       const cutOff = transportFor(host);
       let release!: () => void;
       const released = new Promise<void>((resolve) => (release = resolve));
-      let locked!: () => void;
-      const isLocked = new Promise<void>((resolve) => (locked = resolve));
-      const holding = withMacLock(cutOff, async () => {
-        locked();
+      let locked!: (holder: Transport) => void;
+      const isLocked = new Promise<Transport>((resolve) => (locked = resolve));
+      const holding = withMacLock(cutOff, async (holder) => {
+        locked(holder);
         await released;
       });
       try {
-        await isLocked;
+        const holder = await isLocked;
         const long = cutOff.run(["sleep", "600"]);
+        // A root command runs through the lock's holder, over the same cut connection.
+        const longAsRoot = holder.run(["sleep", "600"], { root: true });
         await lab.cut(mac.name);
         await assert.rejects(long, /ssh to admin@\S+ failed/);
+        await assert.rejects(longAsRoot, /the Mac lock's holder ended: ssh to admin@\S+ failed/);
       } finally {
         await lab.restore(mac.name);
       }

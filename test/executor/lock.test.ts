@@ -1,0 +1,70 @@
+/**
+ * The Mac lock's holder and the root commands it runs for the step, on this machine (the same
+ * perl program runs on a Mac over SSH: see lab-e2e.test.ts for the lock across Macs and cuts).
+ */
+import assert from "node:assert/strict";
+import { existsSync, rmSync } from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { execa } from "execa";
+import { LOCK_PATH, withMacLock } from "../../src/executor/lock.js";
+import { LocalTransport } from "../../src/transport/local.js";
+import { CANARY, ECHO_ARGV, HOSTILE } from "./hostile.js";
+
+const local = new LocalTransport("auto");
+
+describe("the Mac lock's holder runs the step's root commands", () => {
+  before(() => {
+    if (process.getuid?.() !== 0) throw new Error("the lock tests need root (the lock file is in /var/run)");
+    rmSync(CANARY, { force: true });
+  });
+  after(() => assert.equal(existsSync(CANARY), false, "a hostile string was executed"));
+
+  it("carries every hostile argument and stdin byte for byte, without a shell", async () => {
+    await withMacLock(local, async (locked) => {
+      const echoed = await locked.run([...ECHO_ARGV, ...HOSTILE], { root: true });
+      assert.equal(echoed.exitCode, 0, echoed.stderr);
+      assert.deepEqual(JSON.parse(echoed.stdout), HOSTILE);
+      const input = "héllo\n'$(touch /tmp/mac-postfix-canary)'\n\0\nno final newline ✓";
+      assert.equal((await locked.run(["cat"], { root: true, stdin: input })).stdout, input);
+    });
+  });
+
+  it("gives exit codes, stderr, a signal as 128+n and a missing program as 127, one command after another", async () => {
+    await withMacLock(local, async (locked) => {
+      const results = await Promise.all([
+        locked.run(["sh", "-c", "printf out; printf err >&2; exit 9"], { root: true }),
+        locked.run(["sh", "-c", "kill -TERM $$"], { root: true }),
+        locked.run(["/nonexistent/program"], { root: true }),
+        locked.run(["sh", "-c", "head -c 300000 /dev/zero | tr '\\0' x"], { root: true }),
+      ]);
+      assert.deepEqual(results[0], { exitCode: 9, stdout: "out", stderr: "err" });
+      assert.equal(results[1]!.exitCode, 128 + 15);
+      assert.equal(results[2]!.exitCode, 127);
+      assert.match(results[2]!.stderr, /\/nonexistent\/program: No such file or directory/);
+      assert.equal(results[3]!.stdout, "x".repeat(300_000));
+    });
+  });
+
+  it("holds the lock while it runs, and a daemon a command leaves behind does not keep it", async () => {
+    const lockedByOther = () => execa("perl", ["-MFcntl=:flock", "-e", 'open(my $f, ">>", shift) or die; exit(flock($f, LOCK_EX | LOCK_NB) ? 0 : 1)', LOCK_PATH], { reject: false });
+    let daemon = 0;
+    await withMacLock(local, async (locked) => {
+      assert.equal((await lockedByOther()).exitCode, 1, "another process got the lock while it was held");
+      const started = await locked.run(["sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!"], { root: true });
+      daemon = Number(started.stdout.trim());
+    });
+    try {
+      assert.equal((await lockedByOther()).exitCode, 0, "the lock outlived the step (inherited by the daemon?)");
+    } finally {
+      process.kill(daemon, "SIGTERM");
+    }
+  });
+
+  it("passes commands that need a pty or the login user to the transport itself", async () => {
+    await withMacLock(local, async (locked) => {
+      const tty = await locked.run(["sh", "-c", "test -t 2 && echo tty"], { root: true, pty: true });
+      assert.match(tty.stdout, /tty/);
+      assert.equal((await locked.run(["sh", "-c", "test -t 0 || echo no-tty"])).stdout, "no-tty\n");
+    });
+  });
+});
