@@ -6,7 +6,7 @@
  *   tsx bench/run.ts [--sizes 1,10,50] [--reps 3] [--reps-at 50=2] [--parallelism 10] [--only fleet|scale] [--keep-lab]
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -141,9 +141,7 @@ async function fleetSize(lab: Lab, all: InventoryHost[], n: number, results: Res
       argv: ["ansible-playbook", "-i", inv, "--forks", String(parallelism), join(ANSIBLE, playbook)],
       env: { ANSIBLE_CONFIG: join(ANSIBLE, "ansible.cfg"), ANSIBLE_SSH_CONTROL_PATH_DIR: cp, ANSIBLE_LOCAL_TEMP: join(dir, "ansible-tmp"), ANSIBLE_NOCOLOR: "1" },
       // Ansible leaves its ControlMasters up for ControlPersist (60 s): close them so the next run starts cold.
-      afterExit: async () => {
-        await Promise.all(readdirSync(cp).map((s) => execa("ssh", ["-o", `ControlPath=${join(cp, s)}`, "-O", "exit", "x"], { reject: false })));
-      },
+      afterExit: () => closeMasters(cp),
     };
   };
   const check = (what: "deployed" | "changed" | "absent") => verify(lab, hosts, what);
@@ -156,15 +154,16 @@ async function fleetSize(lab: Lab, all: InventoryHost[], n: number, results: Res
       await run("terraform-floor", "noop", rep, cdktfArgv("deploy", "floor", dir, tfp), floorEnv);
       await run("terraform-floor", "destroy", rep, cdktfArgv("destroy", "floor", dir, tfp), floorEnv);
 
-      const fleetEnv = { env: { BENCH_INVENTORY: inventory } };
+      // Our steps, too, leave each Mac's master up for its next step: closed after each run in the same way.
+      const fleetEnv = { env: { BENCH_INVENTORY: inventory }, afterExit: () => closeMasters(OUR_CONTROL_FOLDER) };
       await run("cdktf", "deploy", rep, cdktfArgv("deploy", "fleet", dir, tfp), fleetEnv);
       await check("deployed");
       await run("cdktf", "noop", rep, cdktfArgv("deploy", "fleet", dir, tfp), fleetEnv);
       // The same no-op with the App's skipValidation (no `terraform version` per resource at synth).
-      await run("cdktf-skipvalidation", "noop", rep, cdktfArgv("deploy", "fleet", dir, tfp), { env: { ...fleetEnv.env, BENCH_SKIP_VALIDATION: "1" } });
-      await run("cdktf", "change", rep, cdktfArgv("deploy", "fleet", dir, tfp), { env: { BENCH_INVENTORY: changed } });
+      await run("cdktf-skipvalidation", "noop", rep, cdktfArgv("deploy", "fleet", dir, tfp), { ...fleetEnv, env: { ...fleetEnv.env, BENCH_SKIP_VALIDATION: "1" } });
+      await run("cdktf", "change", rep, cdktfArgv("deploy", "fleet", dir, tfp), { ...fleetEnv, env: { BENCH_INVENTORY: changed } });
       await check("changed");
-      await run("cdktf", "destroy", rep, cdktfArgv("destroy", "fleet", dir, tfp), { env: { BENCH_INVENTORY: changed } });
+      await run("cdktf", "destroy", rep, cdktfArgv("destroy", "fleet", dir, tfp), { ...fleetEnv, env: { BENCH_INVENTORY: changed } });
       await check("absent");
 
       for (const [phase, playbook, inv, state] of [
@@ -188,6 +187,15 @@ async function fleetSize(lab: Lab, all: InventoryHost[], n: number, results: Res
 }
 
 /** Checks on every Mac (as root, through the lab, outside the timings) that the tool did the job. */
+/** Where the steps' shared SSH masters have their sockets (src/transport/ssh.ts). */
+const OUR_CONTROL_FOLDER = join(tmpdir(), `mac-postfix-ssh-${process.getuid!()}`);
+
+/** Asks every ControlMaster with a socket in dir to exit. */
+async function closeMasters(dir: string): Promise<void> {
+  const sockets = existsSync(dir) ? readdirSync(dir) : [];
+  await Promise.all(sockets.map((s) => execa("ssh", ["-o", `ControlPath=${join(dir, s)}`, "-O", "exit", "x"], { reject: false })));
+}
+
 async function verify(lab: Lab, hosts: InventoryHost[], state: "deployed" | "changed" | "absent"): Promise<void> {
   const limit = pLimit(8);
   const script =
