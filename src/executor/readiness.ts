@@ -10,7 +10,8 @@ import { masterPid, masterRunning } from "./postfix.js";
 import { smtpGreeting } from "./smtp.js";
 
 const READY_TIMEOUT_MS = 60_000;
-const RETRY_MS = 1_000;
+/** Probes are cheap (commands run through the lock holder, one TCP connect): poll often. */
+const RETRY_MS = 250;
 
 export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Promise<void> {
   const domain = await domainTarget(ctx, spec.domain);
@@ -40,15 +41,19 @@ export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Pro
   // started outside launchd (by the "postmulti-start" job this one replaced, or by hand) holds the
   // instance's lock, and launchd's master then exits at every start while `postfix status` still
   // says the instance runs.
-  let mismatches = 0;
+  let strayFirstSeen: number | undefined;
+  let strayStopped = false;
   const job = await waitFor(`job ${service} ${spec.expectRunning ? `running as the master of ${dir}` : "loaded"}`, async () => {
     const state = await jobState(ctx, service);
     if (!state || !spec.expectRunning) return state ?? false;
     const master = await masterPid(ctx, dir);
     const supervised = master !== null && state.pid !== null && (await startedByJob(ctx, master, state.pid));
     if (state.state === "running" && supervised) return state;
-    // Seen twice, a second apart, so that a master launchd is just starting is not taken for a stray one.
-    if (master !== null && !supervised && ++mismatches === 2) {
+    // Still seen a second later, so that a master launchd is just starting is not taken for a stray one.
+    const stray = master !== null && !supervised;
+    if (stray) strayFirstSeen ??= Date.now();
+    if (stray && !strayStopped && Date.now() - strayFirstSeen! >= 1_000) {
+      strayStopped = true;
       await ctx.must("stop the master launchd does not supervise", [ctx.postfixCommand("postfix"), "-c", dir, "stop"], { pty: true });
       ctx.log(`stop master pid ${master}, which runs outside ${service}`, true);
     }
