@@ -7,7 +7,9 @@
  * While it holds the lock, the same process runs the step's root commands for us: each argv and
  * its stdin travel as length-prefixed bytes over its stdin and are exec'd directly (no shell), and
  * the exit code, stdout and stderr come back the same way. A command through it costs a fork and
- * an exec on the Mac instead of an SSH session, a login shell and a sudo each.
+ * an exec on the Mac instead of an SSH session, a login shell and a sudo each. A command running
+ * when our side goes away is left to finish (it may be changing the Mac), and the silence counted
+ * from then: the lock outlives it by HOLD_TIMEOUT_S.
  */
 import type { RunOptions, RunResult, Session, Transport } from "../transport/index.js";
 
