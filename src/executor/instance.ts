@@ -12,7 +12,10 @@ export async function applyInstance(ctx: StepContext, spec: InstanceStep): Promi
   const primary = ctx.paths.postfixConfigDirectory;
   const current = await explicitSettings(ctx, primary, ["multi_instance_enable", "multi_instance_wrapper"]);
   const initialised = current.get("multi_instance_enable") === "yes" && (current.get("multi_instance_wrapper") ?? "") !== "";
-  if (!initialised) await ctx.must("postmulti -e init", [ctx.postfixCommand("postmulti"), "-e", "init"], { pty: true });
+  if (!initialised) {
+    await ctx.must("postmulti -e init", [ctx.postfixCommand("postmulti"), "-e", "init"], { pty: true });
+    await coolDown(ctx, primary);
+  }
   ctx.log("init", !initialised);
 
   const existing = await findInstance(ctx, spec.instance);
@@ -29,7 +32,7 @@ export async function applyInstance(ctx: StepContext, spec: InstanceStep): Promi
     ], { pty: true });
   }
   ctx.log("create", !existing);
-  if (!initialised || !existing) await coolDown(ctx, primary, spec.instance.configDirectory);
+  if (!existing) await coolDown(ctx, primary, spec.instance.configDirectory);
 }
 
 export async function destroyInstance(ctx: StepContext, spec: InstanceStep): Promise<void> {
