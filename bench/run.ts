@@ -6,13 +6,14 @@
  *   tsx bench/run.ts [--sizes 1,10,50] [--reps 3] [--reps-at 50=2] [--parallelism 10] [--only fleet|scale] [--keep-lab]
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { execa } from "execa";
 import pLimit from "p-limit";
 import { Lab, type InventoryHost } from "../test/lab/lab.js";
+import { controlFolderPath } from "../lib/transport/ssh.js";
 import { writeAnsibleInventory, writeFleetInventory } from "./fleet.js";
 import { ensureGnuTime, measure, writeJson, type Measurement } from "./measure.js";
 import { writeReport } from "./report.js";
@@ -155,7 +156,7 @@ async function fleetSize(lab: Lab, all: InventoryHost[], n: number, results: Res
       await run("terraform-floor", "destroy", rep, cdktfArgv("destroy", "floor", dir, tfp), floorEnv);
 
       // Our steps, too, leave each Mac's master up for its next step: closed after each run in the same way.
-      const fleetEnv = { env: { BENCH_INVENTORY: inventory }, afterExit: () => closeMasters(OUR_CONTROL_FOLDER) };
+      const fleetEnv = { env: { BENCH_INVENTORY: inventory }, afterExit: () => closeMasters(controlFolderPath()) };
       await run("cdktf", "deploy", rep, cdktfArgv("deploy", "fleet", dir, tfp), fleetEnv);
       await check("deployed");
       await run("cdktf", "noop", rep, cdktfArgv("deploy", "fleet", dir, tfp), fleetEnv);
@@ -187,9 +188,6 @@ async function fleetSize(lab: Lab, all: InventoryHost[], n: number, results: Res
 }
 
 /** Checks on every Mac (as root, through the lab, outside the timings) that the tool did the job. */
-/** Where the steps' shared SSH masters have their sockets (src/transport/ssh.ts). */
-const OUR_CONTROL_FOLDER = join(tmpdir(), `mac-postfix-ssh-${process.getuid!()}`);
-
 /** Asks every ControlMaster with a socket in dir to exit. */
 async function closeMasters(dir: string): Promise<void> {
   const sockets = existsSync(dir) ? readdirSync(dir) : [];

@@ -100,10 +100,15 @@ function needsLiteralPaths(target: SshTarget): boolean {
   return [target.identityFile, target.knownHostsFile].some((path) => path !== undefined && SSH_REINTERPRETS.test(path));
 }
 
+/** Where the shared control sockets live: one folder per local user. */
+export function controlFolderPath(): string {
+  return join(tmpdir(), `mac-postfix-ssh-${process.getuid?.() ?? 0}`);
+}
+
 /** The folder of shared control sockets: made 0700, and refused unless it is still ours alone. */
 async function controlFolder(): Promise<string> {
   const uid = process.getuid?.() ?? 0;
-  const dir = join(tmpdir(), `mac-postfix-ssh-${uid}`);
+  const dir = controlFolderPath();
   await mkdir(dir, { mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== "EEXIST") throw error;
   });
@@ -130,6 +135,11 @@ async function masterName(target: SshTarget): Promise<string> {
     target.identityFile, await identity(target.identityFile), target.knownHostsFile, await identity(target.knownHostsFile),
   ];
   return createHash("sha256").update(JSON.stringify(parameters)).digest("hex").slice(0, 20);
+}
+
+/** The control socket of the master shared by every transport with this target. */
+async function sharedControlPath(target: SshTarget): Promise<string> {
+  return join(await controlFolder(), await masterName(target));
 }
 
 /**
@@ -207,7 +217,7 @@ export class SshTransport implements Transport {
 
   /** Closes the shared master now, for this target and every transport riding it. */
   async closeMaster(): Promise<void> {
-    const controlPath = join(await controlFolder(), await masterName(this.target));
+    const controlPath = await sharedControlPath(this.target);
     if (existsSync(controlPath)) await runProcess("ssh", ["-o", `ControlPath=${controlPath}`, "-O", "exit", "--", this.target.host]);
     await rm(controlPath, { force: true });
     await this.dispose();
@@ -215,8 +225,8 @@ export class SshTransport implements Transport {
 
   private connect(): Promise<{ controlPath: string; target: SshTarget }> {
     this.master ??= (async () => {
-      const controlPath = join(await controlFolder(), await masterName(this.target));
-      if (this.linkDir === undefined && needsLiteralPaths(this.target)) this.linkDir = await mkdtemp(join(tmpdir(), "mac-postfix-ssh-"));
+      const controlPath = await sharedControlPath(this.target);
+      if (this.linkDir === undefined && needsLiteralPaths(this.target)) this.linkDir = await mkdtemp(join(tmpdir(), "mac-postfix-ssh-paths-"));
       const target = this.linkDir === undefined ? this.target : await withLiteralPaths(this.target, this.linkDir);
       if (await answers(target, controlPath)) return { controlPath, target };
       // Stale (its master gone or its connection dead): a new master, bound under a name of its own

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { existsSync, rmSync } from "node:fs";
 import { chmod, readdir, readFile, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
-import { SshTransport } from "../../src/transport/ssh.js";
+import { controlFolderPath, SshTransport } from "../../src/transport/ssh.js";
 import { CANARY, ECHO_ARGV, HOSTILE } from "./hostile.js";
 import { startSshd, type TestSshd } from "./sshd.js";
 
@@ -18,8 +17,7 @@ async function allClosed(sshd: TestSshd): Promise<boolean> {
   return false;
 }
 
-/** Where shared control sockets live (see src/transport/ssh.ts). */
-const CONTROL_FOLDER = join(tmpdir(), `mac-postfix-ssh-${process.getuid!()}`);
+const CONTROL_FOLDER = controlFolderPath();
 
 /** The control socket made last: the one the transport that just connected uses. */
 async function newestControlSocket(): Promise<string> {
