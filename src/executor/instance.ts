@@ -60,9 +60,11 @@ export async function destroyInstance(ctx: StepContext, spec: InstanceStep): Pro
     if (count > 0) await ctx.must("discard queue", [ctx.postfixCommand("postsuper"), "-c", dir, "-d", "ALL"], { pty: true });
     ctx.log(`discard ${count} queued message(s)`, count > 0);
   }
-  if (existing.enabled) await ctx.must("disable", [postmulti, "-i", spec.instance.name, "-e", "disable"], { pty: true });
+  if (existing.enabled) {
+    await ctx.must("disable", [postmulti, "-i", spec.instance.name, "-e", "disable"], { pty: true });
+    await coolDown(ctx, dir);
+  }
   ctx.log("disable", existing.enabled);
-  if (existing.enabled) await coolDown(ctx, dir);
 
   const finish = spec.onDestroy === "deport" ? "deport" : "destroy";
   // postmulti removes the config dir only when empty: our ledger (and a pending mark an interrupted
