@@ -143,13 +143,13 @@ async function sharedControlPath(target: SshTarget): Promise<string> {
 }
 
 /**
- * Whether a shared master answers at controlPath and its connection still carries a session (a
- * cut one may not have been noticed yet: ServerAlive ends it within seconds and the probe fails).
+ * Whether a shared master answers at controlPath. One whose connection died unnoticed still answers
+ * until ServerAlive ends it; a session asked of it meanwhile fails over to a connection of its own
+ * (OpenSSH's fallback when the master cannot serve it), so no probe session is needed.
  */
 async function answers(target: SshTarget, controlPath: string): Promise<boolean> {
   if (!existsSync(controlPath)) return false;
-  const check = await runProcess("ssh", ["-o", `ControlPath=${controlPath}`, "-O", "check", "--", target.host]);
-  return check.exitCode === 0 && (await runProcess("ssh", sessionArgs(target, controlPath, ["true"], false))).exitCode === 0;
+  return (await runProcess("ssh", ["-o", `ControlPath=${controlPath}`, "-O", "check", "--", target.host])).exitCode === 0;
 }
 
 /** argv (after `ssh`) that opens the master connection in the background. */

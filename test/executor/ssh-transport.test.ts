@@ -27,6 +27,18 @@ async function newestControlSocket(): Promise<string> {
   return withTimes.sort((a, b) => b.mtime - a.mtime)[0]!.path;
 }
 
+/** The server's processes serving connections (every descendant of the listening sshd). */
+async function serverConnectionProcesses(sshd: TestSshd): Promise<number[]> {
+  const listener = Number((await readFile(join(sshd.dir, "sshd.pid"), "utf8")).trim());
+  const rows = (await execa("ps", ["-e", "-o", "pid=,ppid="])).stdout.trim().split("\n").map((row) => row.trim().split(/\s+/).map(Number));
+  const found: number[] = [];
+  for (let parents = [listener]; parents.length > 0; ) {
+    parents = rows.filter(([, ppid]) => parents.includes(ppid!)).map(([pid]) => pid!);
+    found.push(...parents);
+  }
+  return found;
+}
+
 describe("ssh transport over a real OpenSSH server", () => {
   let sshd: TestSshd;
   before(async () => {
@@ -91,6 +103,30 @@ describe("ssh transport over a real OpenSSH server", () => {
       await execa("ssh", ["-o", `ControlPath=${firstSocket}`, "-O", "exit", "x"], { reject: false });
       await third.closeMaster();
     }
+  });
+
+  it("runs a session even when the shared master's connection died unnoticed", async () => {
+    const first = new SshTransport(sshd.target, "auto");
+    assert.equal((await first.run(["true"])).exitCode, 0);
+    await first.dispose();
+    const before = await sshd.logins();
+    // A server that stops answering leaves the master up and its socket answering -O check: only
+    // a session over it finds out, once ServerAlive gives up on the connection.
+    const frozen = await serverConnectionProcesses(sshd);
+    assert.notEqual(frozen.length, 0);
+    for (const pid of frozen) process.kill(pid, "SIGSTOP");
+    const next = new SshTransport(sshd.target, "auto");
+    try {
+      const session = next.open(["sh", "-c", "echo ready; cat >/dev/null"]);
+      assert.equal(await session.firstLine, "ready");
+      await session.close();
+      assert.equal((await sshd.logins()) - before, 1, "ssh fell back to a connection of its own");
+      assert.equal((await next.run(["echo", "again"])).stdout, "again\n");
+    } finally {
+      for (const pid of frozen) process.kill(pid, "SIGCONT");
+      await next.closeMaster();
+    }
+    assert.equal(await allClosed(sshd), true);
   });
 
   it("refuses a control folder others could enter", async () => {

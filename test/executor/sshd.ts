@@ -74,8 +74,10 @@ export async function startSshd(): Promise<TestSshd> {
     dir,
     target: { host: "127.0.0.1", port, user: "root", identityFile: join(dir, "client_key"), knownHostsFile: join(dir, "known_hosts") },
     logins: () => countLog(dir, "Accepted publickey"),
-    // A client that says goodbye is "Disconnected from user"; one that was killed, "Closing connection to".
-    disconnects: async () => (await countLog(dir, "Disconnected from user")) + (await countLog(dir, "Closing connection to")),
+    // A client that says goodbye is "Disconnected from user"; one that was killed, "Closing connection to";
+    // one gone while the server was stopped, a "Broken pipe" when the server writes to it again.
+    disconnects: async () =>
+      (await countLog(dir, "Disconnected from user")) + (await countLog(dir, "Closing connection to")) + (await countLog(dir, ": Broken pipe")),
     async stop() {
       sshd.kill("SIGTERM");
       await sshd;
