@@ -1,11 +1,11 @@
-// Test harness: the real emulator bundle in a temporary LAUNCHD_ROOT, driven through the real launchctl bundle.
+// Test harness: the real emulator bundle in a temporary LAUNCHD_ROOT, driven through the lab's launchctl.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
 import plist from "plist";
-import { installMacUserland, LAUNCHD_NODE_FLAGS, MACLAB_LIBEXEC } from "./install.js";
+import { installMacUserland, LAUNCHCTL_PATH, LAUNCHD_NODE_FLAGS, MACLAB_LIBEXEC } from "./install.js";
 import { files } from "./protocol.js";
 
 export interface Run { stdout: string; stderr: string; code: number }
@@ -63,9 +63,10 @@ export class Lab {
     rmSync(this.root, { recursive: true, force: true });
   }
 
-  /** Runs one of the installed bundles (launchctl.mjs, defaults.mjs, ...) as `uid`. */
+  /** Runs one of the installed bundles (defaults.mjs, ...) or, given a path in the root, that program, as `uid`. */
   run(bundle: string, args: string[], uid = 0): Run {
-    const r = spawnSync(process.execPath, [join(this.bin, bundle), ...args], {
+    const [file, argv] = bundle.endsWith(".mjs") ? [process.execPath, [join(this.bin, bundle), ...args]] : [join(this.root, bundle), args];
+    const r = spawnSync(file, argv, {
       env: { ...process.env, LAUNCHD_ROOT: this.root },
       encoding: "utf8",
       uid,
@@ -76,11 +77,11 @@ export class Lab {
   }
 
   launchctl(...args: string[]): Run {
-    return this.run("launchctl.mjs", args);
+    return this.run(LAUNCHCTL_PATH, args);
   }
 
   launchctlAs(uid: number, ...args: string[]): Run {
-    return this.run("launchctl.mjs", args, uid);
+    return this.run(LAUNCHCTL_PATH, args, uid);
   }
 
   loginwindow(...args: string[]): Run {

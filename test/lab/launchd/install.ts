@@ -1,5 +1,5 @@
 // Installs the simulated Mac's userland (launchd, launchctl, loginwindow, defaults, sw_vers) into a root folder.
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -16,15 +16,16 @@ export const LAUNCHD_COMMAND: readonly string[] = [process.execPath, ...LAUNCHD_
 
 const entries = {
   launchd: join(here, "launchd.ts"),
-  launchctl: join(here, "launchctl.ts"),
   loginwindow: join(here, "../macos/loginwindow.ts"),
   defaults: join(here, "../macos/defaults.ts"),
   sw_vers: join(here, "../macos/sw_vers.ts"),
 };
 
-/** Wrapper scripts: path inside the root → bundle name. /bin/launchctl works through Debian's /bin → /usr/bin. */
+/** launchctl is a perl client (launchctl.pl); /bin/launchctl works through Debian's /bin → /usr/bin. */
+export const LAUNCHCTL_PATH = "usr/bin/launchctl";
+
+/** Wrapper scripts: path inside the root → bundle name. */
 const wrappers: Record<string, keyof typeof entries> = {
-  "usr/bin/launchctl": "launchctl",
   "usr/bin/defaults": "defaults",
   "usr/bin/sw_vers": "sw_vers",
   [`${MACLAB_LIBEXEC.slice(1)}/loginwindow`]: "loginwindow",
@@ -44,6 +45,9 @@ export async function installMacUserland(rootDir: string): Promise<void> {
     // plist's dependencies are CommonJS and call require() for node builtins.
     banner: { js: 'import { createRequire as __maclabRequire } from "node:module"; const require = __maclabRequire(import.meta.url);' },
   });
+  mkdirSync(join(rootDir, "usr/bin"), { recursive: true });
+  copyFileSync(join(here, "launchctl.pl"), join(rootDir, LAUNCHCTL_PATH));
+  chmodSync(join(rootDir, LAUNCHCTL_PATH), 0o755);
   for (const [path, entry] of Object.entries(wrappers)) {
     const file = join(rootDir, path);
     mkdirSync(dirname(file), { recursive: true });

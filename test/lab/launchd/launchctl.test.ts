@@ -1,6 +1,7 @@
 // launchctl against the emulator in the system domain: outputs and exit codes of reference section 3.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { chmodSync, writeFileSync } from "node:fs";
 import plist from "plist";
 import { alive, Lab, NOBODY } from "./harness.js";
@@ -28,6 +29,16 @@ describe("launchctl, system domain", () => {
     assert.deepEqual(lab.launchctl("bootstrap", "system", file), { stdout: "", stderr: "", code: 0 });
     assert.equal(lab.info("system/t.boot")?.state, "running");
     assert.deepEqual(lab.launchctl("bootstrap", "system", file), { stdout: "", stderr: EIO, code: 5 });
+  });
+
+  it("a relative service path names a file in the caller's working folder", () => {
+    sleeper("t.relative", { RunAtLoad: true });
+    const run = spawnSync(lab.path("usr/bin/launchctl"), ["bootstrap", "system", "t.relative.plist"], {
+      cwd: daemons(), env: { ...process.env, LAUNCHD_ROOT: lab.root }, encoding: "utf8",
+    });
+    assert.deepEqual([run.status, run.stderr], [0, ""]);
+    assert.equal(lab.info("system/t.relative")?.path, `${daemons()}/t.relative.plist`);
+    assert.equal(lab.launchctl("bootout", "system/t.relative").code, 0);
   });
 
   it("bootstrap refuses an invalid plist, a missing file, bad ownership or mode, and a disabled label", () => {

@@ -1,24 +1,26 @@
-// launchctl(1) for the simulated Mac: parses the command line and asks the launchd emulator over its socket.
+// launchctl(1)'s command line, parsed by the launchd emulator: the client on the Mac (launchctl.pl) only
+// hands over its argv, uid and working folder, so that a call costs what macOS's small C launchctl does.
 // A real launchd learns the caller's uid from the kernel (the audit token of the XPC message); here the client
-// reports process.getuid(), which is enough for a test lab where every caller is trusted.
+// reports its uid, which is enough for a test lab where every caller is trusted.
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { parseTarget, relay, type Request, type Target } from "./protocol.js";
+import { parseTarget, type Reply, type Request, type Target } from "./protocol.js";
 
-const uid = process.getuid!();
+/** Thrown by the parser with the reply launchctl gives a bad command line (exit 64). */
+class CommandLineError extends Error {
+  constructor(readonly reply: Reply) {
+    super(reply.stderr);
+  }
+}
 
 function usage(text: string): never {
-  process.stderr.write(`Usage: launchctl ${text}\n`);
-  process.exit(64);
+  throw new CommandLineError({ stdout: "", stderr: `Usage: launchctl ${text}\n`, code: 64 });
 }
 
 function target(spec: string | undefined, needLabel: boolean, help: string): Target {
   if (spec === undefined) usage(help);
   const t = parseTarget(spec);
-  if (!t || (needLabel && t.label === undefined)) {
-    process.stderr.write("Unrecognized target specifier.\n");
-    process.exit(64);
-  }
+  if (!t || (needLabel && t.label === undefined)) throw new CommandLineError({ stdout: "", stderr: "Unrecognized target specifier.\n", code: 64 });
   return t;
 }
 
@@ -30,7 +32,17 @@ function flags(args: string[], options: Record<string, { type: "boolean"; short:
   }
 }
 
-function request(argv: string[]): Request {
+/** The request a launchctl command line makes, or the reply to a bad one; paths resolve against `cwd`. */
+export function parseLaunchctl(argv: readonly string[], uid: number, cwd: string): Request | Reply {
+  try {
+    return request([...argv], uid, cwd);
+  } catch (error) {
+    if (error instanceof CommandLineError) return error.reply;
+    throw error;
+  }
+}
+
+function request(argv: string[], uid: number, cwd: string): Request {
   const [sub, ...args] = argv;
   switch (sub) {
     case "bootstrap": {
@@ -38,14 +50,14 @@ function request(argv: string[]): Request {
       if (args.length !== 2) usage(help);
       const t = target(args[0], false, help);
       if (t.label !== undefined) usage(help);
-      return { uid, op: "bootstrap", domain: t.domain, path: resolve(args[1]!) };
+      return { uid, op: "bootstrap", domain: t.domain, path: resolve(cwd, args[1]!) };
     }
     case "bootout": {
       const help = "bootout <domain-target> <service-path> | <service-target>";
       if (args.length < 1 || args.length > 2) usage(help);
       const t = target(args[0], args.length === 1, help);
       if (args.length === 2 && t.label !== undefined) usage(help);
-      return { uid, op: "bootout", target: t, ...(args[1] === undefined ? {} : { path: resolve(args[1]) }) };
+      return { uid, op: "bootout", target: t, ...(args[1] === undefined ? {} : { path: resolve(cwd, args[1]) }) };
     }
     case "enable":
     case "disable": {
@@ -81,7 +93,7 @@ function request(argv: string[]): Request {
       const help = `${sub} [-w] <service-path, service-path2, ...>`;
       const { values, positionals } = flags(args, { write: { type: "boolean", short: "w" } }, help);
       if (positionals.length === 0) usage(help);
-      return { uid, op: sub, paths: positionals.map((p) => resolve(p)), write: !!values.write };
+      return { uid, op: sub, paths: positionals.map((p) => resolve(cwd, p)), write: !!values.write };
     }
     case "list":
       if (args.length > 1) usage("list [label]");
@@ -95,4 +107,3 @@ function request(argv: string[]): Request {
   }
 }
 
-await relay(request(process.argv.slice(2)), "launchctl");

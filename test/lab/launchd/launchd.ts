@@ -8,7 +8,8 @@ import { readPlistDict, writePlistAtomic } from "../macos/plistfile.js";
 import { preferencesFile } from "../macos/preferences.js";
 import { Job, parseSignal } from "./job.js";
 import { JobFileError, readJobFile } from "./jobspec.js";
-import { domainName, errors, files, launchdRoot, type DomainRef, type Reply, type Request, type Target } from "./protocol.js";
+import { parseLaunchctl } from "./launchctl.js";
+import { domainName, encodeReply, errors, files, launchdRoot, type DomainRef, type Reply, type Request, type Target } from "./protocol.js";
 import { formatDomain, formatJob, formatList, formatListEntry } from "./format.js";
 
 const log = (line: string) => appendFileSync(files.log(), `${new Date().toISOString()} ${line}\n`);
@@ -323,6 +324,10 @@ async function handle(req: Request): Promise<Reply> {
       return login(req.user, uid);
     case "logout":
       return logout(req.user, uid);
+    case "launchctl": {
+      const parsed = parseLaunchctl(req.argv, uid, req.cwd);
+      return "op" in parsed ? handle(parsed) : parsed;
+    }
   }
 }
 
@@ -339,7 +344,7 @@ function serve(conn: Socket): void {
         log(`request failed: ${(e as Error).stack}`);
         reply = fail(`launchd: ${(e as Error).message}\n`, 1);
       }
-      conn.end(JSON.stringify(reply));
+      conn.end(encodeReply(reply));
     })();
   });
 }

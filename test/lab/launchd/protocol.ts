@@ -56,9 +56,28 @@ export type Request = { uid: number } & (
   | { op: "list"; label?: string }
   | { op: "start" | "stop"; label: string }
   | { op: "login" | "logout"; user: string }
+  | { op: "launchctl"; argv: string[]; cwd: string }
 );
 
 export interface Reply { stdout: string; stderr: string; code: number }
+
+/**
+ * A reply on the wire: "<code> <stdout bytes> <stderr bytes>\n<stdout><stderr>", simple enough for the
+ * perl launchctl to read without a JSON parser. Requests are JSON.
+ */
+export function encodeReply(reply: Reply): Buffer {
+  const stdout = Buffer.from(reply.stdout, "utf8");
+  const stderr = Buffer.from(reply.stderr, "utf8");
+  return Buffer.concat([Buffer.from(`${reply.code} ${stdout.length} ${stderr.length}\n`), stdout, stderr]);
+}
+
+export function decodeReply(data: Buffer): Reply {
+  const newline = data.indexOf(0x0a);
+  const m = /^(\d+) (\d+) (\d+)$/.exec(data.subarray(0, Math.max(newline, 0)).toString("latin1"));
+  if (!m || data.length !== newline + 1 + Number(m[2]) + Number(m[3])) throw new Error("malformed reply from launchd");
+  const stdoutEnd = newline + 1 + Number(m[2]);
+  return { code: Number(m[1]), stdout: data.subarray(newline + 1, stdoutEnd).toString("utf8"), stderr: data.subarray(stdoutEnd).toString("utf8") };
+}
 
 /** Sends one request over the control socket and returns the daemon's reply. */
 export function call(request: Request, socket = files.socket()): Promise<Reply> {
@@ -69,7 +88,7 @@ export function call(request: Request, socket = files.socket()): Promise<Reply> 
     conn.on("error", reject);
     conn.on("end", () => {
       try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")) as Reply);
+        resolve(decodeReply(Buffer.concat(chunks)));
       } catch (e) {
         reject(e);
       }

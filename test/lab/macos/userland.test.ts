@@ -60,8 +60,10 @@ describe("macOS userland", () => {
     assert.equal(swVers("-bogus").code, 1);
   });
 
-  it("installMacUserland writes executable wrappers that exec this node on the bundles", () => {
-    const wrappers = { "usr/bin/launchctl": "launchctl", "usr/bin/defaults": "defaults", "usr/bin/sw_vers": "sw_vers", "usr/local/libexec/maclab/loginwindow": "loginwindow" };
+  it("installMacUserland writes executable wrappers that exec this node on the bundles, and the perl launchctl", () => {
+    assert.equal(readFileSync(lab.path("usr/bin/launchctl"), "utf8").split("\n")[0], "#!/usr/bin/perl");
+    assert.equal(statSync(lab.path("usr/bin/launchctl")).mode & 0o777, 0o755);
+    const wrappers = { "usr/bin/defaults": "defaults", "usr/bin/sw_vers": "sw_vers", "usr/local/libexec/maclab/loginwindow": "loginwindow" };
     for (const [path, bundle] of Object.entries(wrappers)) {
       assert.equal(readFileSync(lab.path(path), "utf8"), `#!/bin/sh\nexec ${process.execPath} /usr/local/libexec/maclab/${bundle}.mjs "$@"\n`);
       assert.equal(statSync(lab.path(path)).mode & 0o777, 0o755);
