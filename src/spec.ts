@@ -49,6 +49,22 @@ export const MAC_DEFAULT_PATHS: MacPaths = {
   sudoersDirectory: "/etc/sudoers.d",
 };
 
+/**
+ * A step's spec as Terraform records it: the host's paths only where they differ from
+ * MAC_DEFAULT_PATHS, so the plan printed for every step of every Mac stays short. The executor puts
+ * the defaults back (withDefaultPaths).
+ */
+export function specOnTheWire(spec: StepSpec): Record<string, unknown> {
+  const { paths, ...host } = spec.host;
+  const overrides = Object.entries(paths).filter(([name, value]) => MAC_DEFAULT_PATHS[name as keyof MacPaths] !== value);
+  return { ...spec, host: overrides.length > 0 ? { ...host, paths: Object.fromEntries(overrides) } : host };
+}
+
+/** The host's paths, each given one or else macOS's default. */
+export function withDefaultPaths(paths: Partial<MacPaths> | undefined): MacPaths {
+  return { ...MAC_DEFAULT_PATHS, ...paths };
+}
+
 /** How to reach a Mac over SSH, with the system OpenSSH client (~/.ssh/config, agents and ProxyJump apply). */
 export interface MacSshOptions {
   /** Host name, ssh_config alias, IPv4 or IPv6 address (never starting with "-"). */

@@ -10,7 +10,7 @@ import { NullProvider } from "@cdktf/provider-null/lib/provider/index.js";
 import { Resource as NullResource } from "@cdktf/provider-null/lib/resource/index.js";
 import { TerraformProvider, TerraformStack, type ITerraformDependable, type LocalExecProvisioner, type TerraformResource } from "cdktf";
 import type { Construct } from "constructs";
-import { STEP_ENV, type StepAction, type StepSpec } from "../spec.js";
+import { specOnTheWire, STEP_ENV, type StepAction, type StepSpec } from "../spec.js";
 import { ValidationError } from "../validation.js";
 import type { MacHost, MacResourceType } from "./mac-host.js";
 import { TerraformData } from "./terraform-data.js";
@@ -103,7 +103,7 @@ export function validateAddressPrefix(where: string, value: unknown): string | u
 export function macStep(scope: Construct, id: string, props: MacStepProps): TerraformResource {
   const { resourceType } = props.host;
   const provisioners = props.actions.map((action) => macStepProvisioner(resourceType, action));
-  const spec = escapeTemplates(props.spec) as unknown as Record<string, unknown>;
+  const spec = escapeTemplates(specOnTheWire(props.spec));
   let resource: TerraformResource;
   if (resourceType === "terraform_data") {
     resource = new TerraformData(scope, id, {
@@ -116,7 +116,7 @@ export function macStep(scope: Construct, id: string, props: MacStepProps): Terr
     addNullProvider(scope);
     // null_resource's triggers must be a map of strings: the spec travels as one JSON string.
     resource = new NullResource(scope, id, {
-      triggers: { spec: escapeTemplates(JSON.stringify(props.spec)) },
+      triggers: { spec: escapeTemplates(JSON.stringify(specOnTheWire(props.spec))) },
       dependsOn: props.dependsOn,
       provisioners,
     });

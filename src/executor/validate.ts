@@ -1,5 +1,5 @@
 /** The CLI's boundary: a StepSpec parsed from JSON is checked before anything runs on a Mac. */
-import { MAC_DEFAULT_PATHS, SUDOERS_WORD, type StepSpec } from "../spec.js";
+import { MAC_DEFAULT_PATHS, SUDOERS_WORD, withDefaultPaths, type StepSpec } from "../spec.js";
 
 type Json = Record<string, unknown>;
 
@@ -40,9 +40,12 @@ function checkHost(host: unknown): void {
     field(c, "host.connection", "proxyJump", notOption, 'a destination that does not start with "-"', true);
     field(c, "host.connection", "insecureIgnoreHostKey", isBool, "a boolean", true);
   }
+  // Paths left out are macOS's defaults (specOnTheWire).
+  if (host.paths === undefined) return;
   const p = host.paths;
   if (!isObject(p)) throw new SpecError("host.paths must be an object");
-  for (const name of Object.keys(MAC_DEFAULT_PATHS)) {
+  for (const name of Object.keys(p)) {
+    if (!(name in MAC_DEFAULT_PATHS)) throw new SpecError(`host.paths.${name} is not a path the executor knows`);
     field(p, "host.paths", name, isAbsolute, "an absolute path");
   }
 }
@@ -133,5 +136,6 @@ export function parseStepSpec(text: string | undefined): StepSpec {
       break;
     }
   }
-  return spec as unknown as StepSpec;
+  const host = spec.host as Json;
+  return { ...spec, host: { ...host, paths: withDefaultPaths(host.paths as Json | undefined) } } as unknown as StepSpec;
 }

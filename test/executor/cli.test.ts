@@ -26,6 +26,13 @@ describe("step spec validation (the CLI's boundary)", () => {
     assert.deepEqual(parseStepSpec(JSON.stringify(job)), job);
   });
 
+  it("fills in macOS's default for every path the spec leaves out", () => {
+    const { paths: _, ...host } = good.host;
+    assert.deepEqual(parseStepSpec(JSON.stringify({ ...good, host })), good);
+    const custom = { ...good, host: { ...host, paths: { sudo: "/opt/sudo" } } };
+    assert.deepEqual(parseStepSpec(JSON.stringify(custom)).host.paths, { ...MAC_DEFAULT_PATHS, sudo: "/opt/sudo" });
+  });
+
   const bad: [string, unknown, RegExp][] = [
     ["missing", undefined, /no step spec/],
     ["not JSON", "{", /not JSON/],
@@ -33,6 +40,7 @@ describe("step spec validation (the CLI's boundary)", () => {
     ["no construct", { ...good, construct: undefined }, /spec\.construct/],
     ["option-like host", { ...good, host: { ...good.host, connection: { transport: "ssh", host: "-oProxyCommand=touch /tmp/mac-postfix-canary" } } }, /host\.connection\.host/],
     ["relative path", { ...good, host: { ...good.host, paths: { ...MAC_DEFAULT_PATHS, launchctl: "launchctl" } } }, /host\.paths\.launchctl/],
+    ["unknown path", { ...good, host: { ...good.host, paths: { launchd: "/sbin/launchd" } } }, /host\.paths\.launchd is not a path/],
     ["instance name", { ...good, instance: { name: "in", configDirectory: "/etc/postfix-in" } }, /instance\.name/],
     ["dot-dot config dir", { ...good, instance: { name: "postfix-in", configDirectory: "/etc/../tmp" } }, /instance\.configDirectory/],
     ["onDestroy", { ...good, onDestroy: "yolo" }, /spec\.onDestroy/],

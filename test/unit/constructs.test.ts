@@ -20,6 +20,7 @@ import {
   type SudoRuleStep,
 } from "../../src/index.js";
 import { sudoersRule } from "../../src/executor/sudo-rule.js";
+import { MAC_DEFAULT_PATHS, specOnTheWire } from "../../src/spec.js";
 import { synth, warnings } from "./helpers.js";
 
 const SSH: MacHostProps = { ssh: { host: "mac1.lab", user: "admin", port: 22, identityFile: "/root/.ssh/lab_ed25519", knownHostsFile: "/root/.ssh/lab_known_hosts" } };
@@ -148,14 +149,16 @@ describe("PostfixInputInstance", () => {
     assert.deepEqual(step("queue_guard").depends_on, ["terraform_data.mac1_job"]);
   });
 
-  it("puts the whole spec in input and only the identity in the instance's and guard's triggers", () => {
+  it("puts the whole spec in input (paths only where not macOS's) and only the identity in the instance's and guard's triggers", () => {
     const { step } = input();
     const instance = step("instance").input as StepSpec;
     assert.equal(instance.kind, "instance");
+    const { paths, ...host } = input().construct.instance.instanceStep.host;
+    assert.deepEqual(paths, MAC_DEFAULT_PATHS);
     assert.deepEqual(instance, {
       kind: "instance",
       construct: "stack/input/Instance",
-      host: input().construct.instance.instanceStep.host,
+      host,
       instance: { name: "postfix-in", configDirectory: "/etc/postfix-in" },
       group: "mta",
       onDestroy: "refuse-if-queued",
@@ -465,8 +468,8 @@ describe("null_resource variant", () => {
     assert.equal(resources.terraform_data, undefined);
     const steps = resources.null_resource!;
     assert.equal(Object.keys(steps).length, 10);
-    assert.deepEqual(JSON.parse(steps.mac1_config!.triggers.spec), construct.instance.configStep);
-    assert.deepEqual(JSON.parse(steps.mac1_instance!.triggers.spec), construct.instance.instanceStep);
+    assert.deepEqual(JSON.parse(steps.mac1_config!.triggers.spec), specOnTheWire(construct.instance.configStep));
+    assert.deepEqual(JSON.parse(steps.mac1_instance!.triggers.spec), specOnTheWire(construct.instance.instanceStep));
     const env = { MAC_POSTFIX_STEP: "${self.triggers.spec}" };
     assert.deepEqual(steps.mac1_instance!.provisioner, [
       { "local-exec": { interpreter: ["node", CLI_PATH, "step"], command: "apply", environment: env } },

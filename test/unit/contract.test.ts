@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseStepSpec } from "../../src/executor/index.js";
 import { LaunchAgent, LogoutHook, MacHost, PostfixInputInstance, type StepSpec } from "../../src/index.js";
+import { MAC_DEFAULT_PATHS } from "../../src/spec.js";
 import { synth } from "./helpers.js";
 
 /** Undoes the `$${`/`%%{` escapes as Terraform does. */
@@ -14,7 +15,7 @@ describe("constructs → executor contract", () => {
     for (const resourceType of ["terraform_data", "null_resource"] as const) {
       const { json } = synth((stack) => {
         const ssh = new MacHost(stack, "mac1", { ssh: { host: "mac1.lab", user: "admin", port: 2222, identityFile: "/k", knownHostsFile: "/kh", proxyJump: "jump" }, resourceType });
-        const local = new MacHost(stack, "here", { local: true, sudo: false, resourceType });
+        const local = new MacHost(stack, "here", { local: true, sudo: false, resourceType, paths: { launchctl: "/usr/local/bin/launchctl" } });
         new PostfixInputInstance(stack, "a", { host: ssh, settings: { smtpd_banner: "${x} $(id)" } });
         new PostfixInputInstance(stack, "b", { host: local, instanceName: "postfix-b", label: "org.b", runMode: "postmulti-start", onDestroy: "discard-queue", smtpAddress: null });
         new PostfixInputInstance(stack, "c", { host: ssh, instanceName: "postfix-c", label: "org.c", lifecycle: "login", loginUser: "admin", onDestroy: "deport" });
@@ -25,7 +26,10 @@ describe("constructs → executor contract", () => {
       for (const [address, resource] of Object.entries(resources)) {
         const text = resource.input ? JSON.stringify(resource.input) : resource.triggers!.spec;
         const parsed = parseStepSpec(text);
-        assert.deepEqual(parsed, JSON.parse(text), address);
+        const wire = JSON.parse(text) as StepSpec;
+        // Only paths that differ from macOS's travel; the executor fills in the rest.
+        assert.deepEqual(wire.host.paths, wire.host.name === "here" ? { launchctl: "/usr/local/bin/launchctl" } : undefined, address);
+        assert.deepEqual(parsed, { ...wire, host: { ...wire.host, paths: { ...MAC_DEFAULT_PATHS, ...wire.host.paths } } }, address);
         kinds.add(parsed.kind);
       }
     }
