@@ -3,8 +3,9 @@
  * it and with the App's `skipValidation` (cdktf's per-resource validation runs `terraform version`
  * once per terraform_data resource; a CPU profile of the app shows it), then a no-op
  * `terraform plan` of the 1,000-Mac fleet against a state holding all its resources. That state
- * is made by a real `terraform apply` of the same configuration with the provisioners left out
- * (provisioners are not part of state), so the plan of the real configuration must find nothing to do.
+ * is made by real `terraform apply`s of the same configuration with the provisioners left out
+ * (provisioners are not part of state), a hundred Macs at a time (fixture.ts says why), so the
+ * plan of the real configuration must find nothing to do.
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -14,7 +15,7 @@ import { Layout } from "../test/lab/lab.js";
 import { summarise } from "./cpuprofile.js";
 import { writeFleetInventory } from "./fleet.js";
 import { fromTimeFile, measure, type Measurement } from "./measure.js";
-import { cdktfArgv, cdktfProject, LAB_INSTANCE, REPO, toolEnv, WORK } from "./workspace.js";
+import { BIN, cdktfArgv, cdktfProject, LAB_INSTANCE, REPO, toolEnv, WORK } from "./workspace.js";
 
 export const SYNTH_SIZES = [1, 10, 50, 1000];
 const PLAN_SIZE = 1000;
@@ -118,7 +119,7 @@ export async function scale(parallelism: number, reps = 2): Promise<ScaleResults
       const kept = existsSync(applyTime) && existsSync(statePath) && existsSync(madeFrom) && readFileSync(madeFrom, "utf8") === configHash;
       const fixtureRun = kept
         ? { ...fromTimeFile(applyTime), reusedFrom: statSync(applyTime).mtime.toISOString() }
-        : await measure(["terraform", "apply", "-auto-approve", "-input=false", "-no-color", p], { cwd: fixture, env, logFile: join(dir, "fixture-apply.log") });
+        : await measure([join(BIN, "tsx"), join(REPO, "bench", "fixture.ts"), fixture, String(parallelism)], { cwd: fixture, env, logFile: join(dir, "fixture-apply.log") });
       if (!kept && fixtureRun.exitCode === 0) writeFileSync(madeFrom, configHash);
       console.log(`state fixture n=${n}: ${fixtureRun.wallS.toFixed(1)} s (exit ${fixtureRun.exitCode}${kept ? ", kept from an earlier run" : ""})`);
       const planArgv = ["terraform", "plan", "-detailed-exitcode", "-input=false", "-no-color", p];
