@@ -215,7 +215,7 @@ export async function writeReport(results: Results): Promise<void> {
       if (pl.carriedFrom) p("", `The plan figures below were measured in the run of ${pl.carriedFrom.run}, not in this one: ${pl.carriedFrom.why}`);
       p(
         "",
-        `No-op plan of ${pl.size} Macs (${pl.resources} resources) against a state holding all of them (made by \`terraform apply -parallelism=${results.parallelism}\` of the same configuration without provisioners: ${f1(pl.fixture.wallS)} s wall, ${f1(pl.fixture.cpuS)} s CPU, ${f0(pl.fixture.maxRssMiB)} MiB max RSS${pl.fixture.reusedFrom ? `; that state was made by an earlier run of the same code, finished ${pl.fixture.reusedFrom}, whose figures come from its GNU time file` : ""}):`,
+        `No-op plan of ${pl.size} Macs (${pl.resources} resources) against a state holding all of them (made by \`terraform apply -parallelism=${results.parallelism}\` of the same configuration without provisioners, 100 Macs at a time with the states joined by \`bench/fixture.ts\`: ${f1(pl.fixture.wallS)} s wall, ${f1(pl.fixture.cpuS)} s CPU, ${f0(pl.fixture.maxRssMiB)} MiB max RSS${pl.fixture.reusedFrom ? `; that state was made by an earlier run of the same code, finished ${pl.fixture.reusedFrom}, whose figures come from its GNU time file` : ""}):`,
         "",
         "| Command | Wall s | CPU s | Max RSS MiB | Tree RSS MiB | Result |",
         "|---|---:|---:|---:|---:|---|",
