@@ -45,7 +45,7 @@ function checkHost(host: unknown): void {
   const p = host.paths;
   if (!isObject(p)) throw new SpecError("host.paths must be an object");
   for (const name of Object.keys(p)) {
-    if (!(name in MAC_DEFAULT_PATHS)) throw new SpecError(`host.paths.${name} is not a path the executor knows`);
+    if (!Object.hasOwn(MAC_DEFAULT_PATHS, name)) throw new SpecError(`host.paths.${name} is not a path the executor knows`);
     field(p, "host.paths", name, isAbsolute, "an absolute path");
   }
 }

@@ -41,6 +41,7 @@ describe("step spec validation (the CLI's boundary)", () => {
     ["option-like host", { ...good, host: { ...good.host, connection: { transport: "ssh", host: "-oProxyCommand=touch /tmp/mac-postfix-canary" } } }, /host\.connection\.host/],
     ["relative path", { ...good, host: { ...good.host, paths: { ...MAC_DEFAULT_PATHS, launchctl: "launchctl" } } }, /host\.paths\.launchctl/],
     ["unknown path", { ...good, host: { ...good.host, paths: { launchd: "/sbin/launchd" } } }, /host\.paths\.launchd is not a path/],
+    ["inherited name as a path", { ...good, host: { ...good.host, paths: { toString: "/bin/sh" } } }, /host\.paths\.toString is not a path/],
     ["instance name", { ...good, instance: { name: "in", configDirectory: "/etc/postfix-in" } }, /instance\.name/],
     ["dot-dot config dir", { ...good, instance: { name: "postfix-in", configDirectory: "/etc/../tmp" } }, /instance\.configDirectory/],
     ["onDestroy", { ...good, onDestroy: "yolo" }, /spec\.onDestroy/],
