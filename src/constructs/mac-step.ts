@@ -103,11 +103,11 @@ export function validateAddressPrefix(where: string, value: unknown): string | u
 export function macStep(scope: Construct, id: string, props: MacStepProps): TerraformResource {
   const { resourceType } = props.host;
   const provisioners = props.actions.map((action) => macStepProvisioner(resourceType, action));
-  const spec = escapeTemplates(specOnTheWire(props.spec));
+  const wire = specOnTheWire(props.spec);
   let resource: TerraformResource;
   if (resourceType === "terraform_data") {
     resource = new TerraformData(scope, id, {
-      input: spec,
+      input: escapeTemplates(wire),
       triggersReplace: escapeTemplates(props.replaceOn),
       dependsOn: props.dependsOn,
       provisioners,
@@ -116,7 +116,7 @@ export function macStep(scope: Construct, id: string, props: MacStepProps): Terr
     addNullProvider(scope);
     // null_resource's triggers must be a map of strings: the spec travels as one JSON string.
     resource = new NullResource(scope, id, {
-      triggers: { spec: escapeTemplates(JSON.stringify(specOnTheWire(props.spec))) },
+      triggers: { spec: escapeTemplates(JSON.stringify(wire)) },
       dependsOn: props.dependsOn,
       provisioners,
     });
