@@ -63,12 +63,13 @@ export class Lab {
     rmSync(this.root, { recursive: true, force: true });
   }
 
-  /** Runs one of the installed bundles (defaults.mjs, ...) or, given a path in the root, that program, as `uid`. */
-  run(bundle: string, args: string[], uid = 0): Run {
+  /** Runs one of the installed bundles (defaults.mjs, ...) or, given a path in the root, that program, as `uid` in `cwd`. */
+  run(bundle: string, args: string[], uid = 0, cwd?: string): Run {
     const [file, argv] = bundle.endsWith(".mjs") ? [process.execPath, [join(this.bin, bundle), ...args]] : [join(this.root, bundle), args];
     const r = spawnSync(file, argv, {
       env: { ...process.env, LAUNCHD_ROOT: this.root },
       encoding: "utf8",
+      cwd,
       uid,
       gid: uid === 0 ? 0 : NOBODY,
     });

@@ -1,10 +1,10 @@
 // launchctl against the emulator in the system domain: outputs and exit codes of reference section 3.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { chmodSync, writeFileSync } from "node:fs";
 import plist from "plist";
 import { alive, Lab, NOBODY } from "./harness.js";
+import { LAUNCHCTL_PATH } from "./install.js";
 
 const EIO = "Bootstrap failed: 5: Input/output error\n";
 const HINT = "Try re-running the command as root for richer errors.\n";
@@ -33,10 +33,8 @@ describe("launchctl, system domain", () => {
 
   it("a relative service path names a file in the caller's working folder", () => {
     sleeper("t.relative", { RunAtLoad: true });
-    const run = spawnSync(lab.path("usr/bin/launchctl"), ["bootstrap", "system", "t.relative.plist"], {
-      cwd: daemons(), env: { ...process.env, LAUNCHD_ROOT: lab.root }, encoding: "utf8",
-    });
-    assert.deepEqual([run.status, run.stderr], [0, ""]);
+    const run = lab.run(LAUNCHCTL_PATH, ["bootstrap", "system", "t.relative.plist"], 0, daemons());
+    assert.deepEqual([run.code, run.stderr], [0, ""]);
     assert.equal(lab.info("system/t.relative")?.path, `${daemons()}/t.relative.plist`);
     assert.equal(lab.launchctl("bootout", "system/t.relative").code, 0);
   });
