@@ -160,7 +160,7 @@ async function fleetSize(lab: Lab, all: InventoryHost[], n: number, results: Res
       await run("cdktf", "deploy", rep, cdktfArgv("deploy", "fleet", dir, tfp), fleetEnv);
       await check("deployed");
       await run("cdktf", "noop", rep, cdktfArgv("deploy", "fleet", dir, tfp), fleetEnv);
-      // The same no-op with the App's skipValidation (no `terraform version` per resource at synth).
+      // The same no-op with the App's skipValidation (no construct validations at synth).
       await run("cdktf-skipvalidation", "noop", rep, cdktfArgv("deploy", "fleet", dir, tfp), { ...fleetEnv, env: { ...fleetEnv.env, BENCH_SKIP_VALIDATION: "1" } });
       await run("cdktf", "change", rep, cdktfArgv("deploy", "fleet", dir, tfp), { ...fleetEnv, env: { BENCH_INVENTORY: changed } });
       await check("changed");

@@ -1,7 +1,7 @@
 /**
  * Scale on paper and in synth: `cdktf synth` of fleets of 1, 10, 50 and 1,000 Macs, as users run
- * it and with the App's `skipValidation` (cdktf's per-resource validation runs `terraform version`
- * once per terraform_data resource; a CPU profile of the app shows it), then a no-op
+ * it and with the App's `skipValidation` (no construct validations; a CPU profile of the app shows
+ * what they cost), then a no-op
  * `terraform plan` of the 1,000-Mac fleet against a state holding all its resources. That state
  * is made by real `terraform apply`s of the same configuration with the provisioners left out
  * (provisioners are not part of state), a hundred Macs at a time (fixture.ts says why), so the
