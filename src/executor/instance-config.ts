@@ -7,7 +7,7 @@ import type { InstanceConfigStep } from "../spec.js";
 import type { StepContext } from "./context.js";
 import { readFile, removeFile, writeFileAtomic } from "./files.js";
 import { sleep } from "./launchctl.js";
-import { coolDown, explicitSettings, findInstance, masterRunning } from "./postfix.js";
+import { coolDown, explicitSettings, findInstance, masterPid, masterRunning } from "./postfix.js";
 
 /** Which keys we manage, kept beside main.cf so a setting dropped from the spec is reverted. */
 export const LEDGER_NAME = ".mac-postfix-managed.json";
@@ -117,8 +117,8 @@ async function activate(ctx: StepContext, dir: string, restart: boolean, previou
   };
   if (await masterRunning(ctx, dir)) {
     if (restart) {
-      const stop = await ctx.run([postfix, "-c", dir, "stop"], { root: true, pty: true });
-      const started = stop.exitCode === 0 ? await startAgain(ctx, dir) : { ok: false, text: stop.stdout + stop.stderr };
+      const stopped = await stopMaster(ctx, dir);
+      const started = stopped.ok ? await startAgain(ctx, dir) : stopped;
       if (!started.ok) {
         await putBack();
         await startAgain(ctx, dir);
@@ -144,7 +144,24 @@ async function activate(ctx: StepContext, dir: string, restart: boolean, previou
 }
 
 /**
- * After `postfix stop`: launchd restarts a supervised master (KeepAlive); otherwise start it
+ * Ends the running master with SIGTERM, as `postfix stop` does, and waits for that process to go.
+ * Not `postfix stop` itself: it waits for the instance's lock to be free, and launchd restarts a
+ * supervised master (KeepAlive, once it has run ThrottleInterval) as soon as it exits: a new master
+ * holding the lock makes `postfix stop` wait, then kill it with force and fail.
+ */
+async function stopMaster(ctx: StepContext, dir: string): Promise<{ ok: boolean; text: string }> {
+  const pid = await masterPid(ctx, dir);
+  if (pid === null) return { ok: true, text: "" };
+  await ctx.run(["kill", "-TERM", String(pid)], { root: true });
+  for (let i = 0; i < 20; i++) {
+    if ((await masterPid(ctx, dir)) !== pid) return { ok: true, text: "" };
+    await sleep(500);
+  }
+  return { ok: false, text: `master (pid ${pid}) still runs 10 s after SIGTERM` };
+}
+
+/**
+ * After master stopped: launchd restarts a supervised master (KeepAlive); otherwise start it
  * ourselves, with Postfix's own words when it will not start.
  */
 async function startAgain(ctx: StepContext, dir: string): Promise<{ ok: boolean; text: string }> {
