@@ -107,7 +107,10 @@ describe("idempotence and concurrency", { concurrency: false, timeout: 600_000 }
       await reader;
     }
     for (const run of runs) assertDeployed(run);
-    assert.ok(runs.some((run) => run.output.includes("waiting for another deploy's lock on this Mac")), "neither deploy waited for the other");
+    assert.ok(
+      runs.some((run) => run.output.includes("waiting for another deploy's lock on this Mac")),
+      `neither deploy waited for the other:\n${runs.map((run, i) => `deploy ${"CD"[i]}:\n${run.output.split("\n").filter((l) => /Creating\.\.\.|Creation complete|\[mac\]/.test(l)).join("\n")}`).join("\n")}`,
+    );
     const badLines = (text: string) => text.split("\n").slice(0, -1).filter((l) => !/^(#.*|\s*|[A-Za-z0-9_]+ =( .*)?|\s+\S.*)$/.test(l));
     assert.equal(torn, undefined, `main.cf was read half-written: ${JSON.stringify({ end: torn?.slice(-200), badLines: torn && badLines(torn), named: torn && /^multi_instance_name = postfix-in$/m.test(torn) })}`);
     assert.ok(seen.length > 20, `only ${seen.length} reads of main.cf`);
