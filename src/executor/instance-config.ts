@@ -7,7 +7,7 @@ import type { InstanceConfigStep } from "../spec.js";
 import type { StepContext } from "./context.js";
 import { readFile, removeFile, writeFileAtomic } from "./files.js";
 import { sleep } from "./launchctl.js";
-import { coolDown, explicitSettings, findInstance, masterPid, masterRunning } from "./postfix.js";
+import { coolDown, explicitSettings, findInstance, masterPid, masterRunning, stopMaster } from "./postfix.js";
 
 /** Which keys we manage, kept beside main.cf so a setting dropped from the spec is reverted. */
 export const LEDGER_NAME = ".mac-postfix-managed.json";
@@ -117,8 +117,9 @@ async function activate(ctx: StepContext, dir: string, restart: boolean, previou
   };
   if (await masterRunning(ctx, dir)) {
     if (restart) {
-      const stopped = await stopMaster(ctx, dir);
-      const started = stopped.ok ? await startAgain(ctx, dir) : stopped;
+      const pid = await masterPid(ctx, dir);
+      const stopped = pid === null || (await stopMaster(ctx, dir, pid));
+      const started = stopped ? await startAgain(ctx, dir) : { ok: false, text: `master (pid ${pid}) still runs 10 s after SIGTERM` };
       if (!started.ok) {
         await putBack();
         await startAgain(ctx, dir);
@@ -141,23 +142,6 @@ async function activate(ctx: StepContext, dir: string, restart: boolean, previou
     }
   }
   await removeFile(ctx, `${dir}/${PENDING_NAME}`);
-}
-
-/**
- * Ends the running master with SIGTERM, as `postfix stop` does, and waits for that process to go.
- * Not `postfix stop` itself: it waits for the instance's lock to be free, and launchd restarts a
- * supervised master (KeepAlive, once it has run ThrottleInterval) as soon as it exits: a new master
- * holding the lock makes `postfix stop` wait, then kill it with force and fail.
- */
-async function stopMaster(ctx: StepContext, dir: string): Promise<{ ok: boolean; text: string }> {
-  const pid = await masterPid(ctx, dir);
-  if (pid === null) return { ok: true, text: "" };
-  await ctx.run(["kill", "-TERM", String(pid)], { root: true });
-  for (let i = 0; i < 20; i++) {
-    if ((await masterPid(ctx, dir)) !== pid) return { ok: true, text: "" };
-    await sleep(500);
-  }
-  return { ok: false, text: `master (pid ${pid}) still runs 10 s after SIGTERM` };
 }
 
 /**

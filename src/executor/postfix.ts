@@ -1,6 +1,7 @@
-/** Read-only facts about Postfix instances on a Mac, and the queue count that guards destroys. */
+/** Facts about Postfix instances on a Mac, the queue count that guards destroys, and stopping a master. */
 import type { InstanceIdentity } from "../spec.js";
 import type { StepContext } from "./context.js";
+import { sleep } from "./launchctl.js";
 
 export interface ListedInstance {
   readonly name: string;
@@ -84,6 +85,23 @@ export async function masterPid(ctx: StepContext, configDirectory: string): Prom
   const result = await ctx.run(["cat", "--", `${queueDirectory}/pid/master.pid`], { root: true });
   const pid = Number(result.stdout.trim());
   return result.exitCode === 0 && Number.isInteger(pid) && pid > 0 ? pid : null;
+}
+
+/**
+ * Ends master `pid` with SIGTERM, as `postfix stop` does, and waits up to 10 s for that process to
+ * go; false when it is still there. Not `postfix stop` itself: it waits until no master holds the
+ * instance's lock, and launchd starts a KeepAlive master again as soon as one exits (at once when it
+ * ran longer than ThrottleInterval). When launchd's new master takes the lock first, `postfix stop`
+ * waits 5 s, says "stopping the Postfix mail system with force" and exits 1 (its awk's `exit 0`
+ * runs the END rule's `exit 1`, so the kill never happens).
+ */
+export async function stopMaster(ctx: StepContext, configDirectory: string, pid: number): Promise<boolean> {
+  await ctx.run(["kill", "-TERM", String(pid)], { root: true });
+  for (let i = 0; i < 20; i++) {
+    if ((await masterPid(ctx, configDirectory)) !== pid) return true;
+    await sleep(500);
+  }
+  return false;
 }
 
 const QUEUES = ["maildrop", "incoming", "active", "deferred", "hold", "corrupt"];

@@ -6,7 +6,7 @@
 import type { ReadinessStep } from "../spec.js";
 import type { StepContext } from "./context.js";
 import { domainExists, domainTarget, jobState, sleep } from "./launchctl.js";
-import { masterPid, masterRunning } from "./postfix.js";
+import { masterPid, masterRunning, stopMaster } from "./postfix.js";
 import { smtpGreeting } from "./smtp.js";
 
 const READY_TIMEOUT_MS = 60_000;
@@ -54,7 +54,7 @@ export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Pro
     if (stray) strayFirstSeen ??= Date.now();
     if (stray && !strayStopped && Date.now() - strayFirstSeen! >= 1_000) {
       strayStopped = true;
-      await ctx.must("stop the master launchd does not supervise", [ctx.postfixCommand("postfix"), "-c", dir, "stop"], { pty: true });
+      if (!(await stopMaster(ctx, dir, master))) ctx.fail("readiness", `master pid ${master} runs outside ${service} and still runs 10 s after SIGTERM`);
       ctx.log(`stop master pid ${master}, which runs outside ${service}`, true);
     }
     return false;

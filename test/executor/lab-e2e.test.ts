@@ -78,6 +78,11 @@ async function queueFiles(mac: InventoryHost, name: string): Promise<number> {
   return Number(String(r.stdout).trim());
 }
 
+/** The PID in the instance's master.pid (Postfix writes it when master starts). */
+async function masterPidFile(mac: InventoryHost, dir: string): Promise<number> {
+  return Number(String((await macSh(mac, `cat "$(postconf -c "$1" -h queue_directory)/pid/master.pid"`, dir)).stdout).trim());
+}
+
 const changedLines = (lines: string[]) => lines.filter((l) => l.endsWith(": changed"));
 
 describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
@@ -190,6 +195,25 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
       } finally {
         await transport.dispose();
       }
+    });
+
+    it("a master running outside launchd is stopped by its PID, even when launchd's own master takes the lock the moment it is gone", async () => {
+      const dir = `/etc/${name}`;
+      await lab.exec(mac.name, ["launchctl", "bootout", `system/${label}`], { reject: true });
+      await macSh(mac, `for i in $(seq 20); do postfix -c "$1" status 2>/dev/null || exit 0; sleep 0.5; done; exit 1`, dir);
+      await lab.exec(mac.name, ["/usr/sbin/postfix", "-c", dir, "start"], { reject: true });
+      const stray = await masterPidFile(mac, dir);
+      // launchd's master exits while the stray holds the instance's lock, and launchd keeps starting
+      // it again. The race `postfix stop` loses (its wait for the lock meets launchd's new master,
+      // and it fails after 5 s), made certain: the stray is held stopped until its SIGTERM is
+      // pending, and once it is gone launchd's master is started at once (kickstart -k).
+      await macSh(mac, `kill -STOP "$1"; (for i in $(seq 900); do grep -q "^ShdPnd:.*[1-9a-f]" "/proc/$1/status" && break; sleep 0.1; done
+        kill -CONT "$1"; while [ -e "/proc/$1" ]; do sleep 0.05; done; launchctl kickstart -k "system/$2") >/dev/null 2>&1 &`, String(stray), label);
+      await step(s.jobStep(host, label, s.supervisedPlist(label, dir)));
+      const lines = await step(s.readinessStep(host, name, label, { address: testAddress(mac), port: 25 }));
+      assert.ok(lines.some((l) => l.includes(`stop master pid ${stray}, which runs outside system/${label}: changed`)), lines.join("\n"));
+      const print = String((await lab.exec(mac.name, ["launchctl", "print", `system/${label}`], { reject: true })).stdout);
+      assert.match(print, new RegExp(`^\\s*pid = ${await masterPidFile(mac, dir)}$`, "m"), print);
     });
 
     it("destroy with mail queued refuses by default, names the count and changes nothing", async () => {
