@@ -81,8 +81,16 @@ export async function masterRunning(ctx: StepContext, configDirectory: string): 
 /** The running master's PID (from `<queue_directory>/pid/master.pid`), or null when master does not run. */
 export async function masterPid(ctx: StepContext, configDirectory: string): Promise<number | null> {
   if (!(await masterRunning(ctx, configDirectory))) return null;
-  const queueDirectory = await settingValue(ctx, configDirectory, "queue_directory");
-  const result = await ctx.run(["cat", "--", `${queueDirectory}/pid/master.pid`], { root: true });
+  return readPidFile(ctx, await masterPidFile(ctx, configDirectory));
+}
+
+/** Where master writes its PID when it starts. */
+async function masterPidFile(ctx: StepContext, configDirectory: string): Promise<string> {
+  return `${await settingValue(ctx, configDirectory, "queue_directory")}/pid/master.pid`;
+}
+
+async function readPidFile(ctx: StepContext, path: string): Promise<number | null> {
+  const result = await ctx.run(["cat", "--", path], { root: true });
   const pid = Number(result.stdout.trim());
   return result.exitCode === 0 && Number.isInteger(pid) && pid > 0 ? pid : null;
 }
@@ -96,9 +104,10 @@ export async function masterPid(ctx: StepContext, configDirectory: string): Prom
  * runs the END rule's `exit 1`, so the kill never happens).
  */
 export async function stopMaster(ctx: StepContext, configDirectory: string, pid: number): Promise<boolean> {
+  const pidFile = await masterPidFile(ctx, configDirectory);
   await ctx.run(["kill", "-TERM", String(pid)], { root: true });
   for (let i = 0; i < 20; i++) {
-    if ((await masterPid(ctx, configDirectory)) !== pid) return true;
+    if (!(await masterRunning(ctx, configDirectory)) || (await readPidFile(ctx, pidFile)) !== pid) return true;
     await sleep(500);
   }
   return false;

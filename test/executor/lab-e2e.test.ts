@@ -9,6 +9,7 @@ import { runStep, jobState, smtpGreeting, StepContext, transportFor, type Transp
 import { withMacLock } from "../../src/executor/lock.js";
 import type { HostSpec, StepAction, StepSpec } from "../../src/spec.js";
 import { Lab, type InventoryHost } from "../lab/lab.js";
+import { eventually, job, onMac, setting } from "../support/mac.js";
 import * as s from "./lab-specs.js";
 
 /** A private lab instance ("e"): nobody else's instances compete for these Macs' port 25. */
@@ -80,7 +81,7 @@ async function queueFiles(mac: InventoryHost, name: string): Promise<number> {
 
 /** The PID in the instance's master.pid (Postfix writes it when master starts). */
 async function masterPidFile(mac: InventoryHost, dir: string): Promise<number> {
-  return Number(String((await macSh(mac, `cat "$(postconf -c "$1" -h queue_directory)/pid/master.pid"`, dir)).stdout).trim());
+  return Number((await onMac(lab, mac.name, ["cat", `${await setting(lab, mac.name, dir, "queue_directory")}/pid/master.pid`])).trim());
 }
 
 const changedLines = (lines: string[]) => lines.filter((l) => l.endsWith(": changed"));
@@ -200,7 +201,7 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
     it("a master running outside launchd is stopped by its PID, even when launchd's own master takes the lock the moment it is gone", async () => {
       const dir = `/etc/${name}`;
       await lab.exec(mac.name, ["launchctl", "bootout", `system/${label}`], { reject: true });
-      await macSh(mac, `for i in $(seq 20); do postfix -c "$1" status 2>/dev/null || exit 0; sleep 0.5; done; exit 1`, dir);
+      await eventually("master to stop with its job", 10_000, async () => (await lab.exec(mac.name, ["/usr/sbin/postfix", "-c", dir, "status"])).exitCode !== 0);
       await lab.exec(mac.name, ["/usr/sbin/postfix", "-c", dir, "start"], { reject: true });
       const stray = await masterPidFile(mac, dir);
       // launchd's master exits while the stray holds the instance's lock, and launchd keeps starting
@@ -212,8 +213,7 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
       await step(s.jobStep(host, label, s.supervisedPlist(label, dir)));
       const lines = await step(s.readinessStep(host, name, label, { address: testAddress(mac), port: 25 }));
       assert.ok(lines.some((l) => l.includes(`stop master pid ${stray}, which runs outside system/${label}: changed`)), lines.join("\n"));
-      const print = String((await lab.exec(mac.name, ["launchctl", "print", `system/${label}`], { reject: true })).stdout);
-      assert.match(print, new RegExp(`^\\s*pid = ${await masterPidFile(mac, dir)}$`, "m"), print);
+      assert.equal((await job(lab, mac.name, label)).pid, await masterPidFile(mac, dir));
     });
 
     it("destroy with mail queued refuses by default, names the count and changes nothing", async () => {
