@@ -9,6 +9,7 @@ import { runStep, jobState, smtpGreeting, StepContext, transportFor, type Transp
 import { withMacLock } from "../../src/executor/lock.js";
 import type { HostSpec, StepAction, StepSpec } from "../../src/spec.js";
 import { Lab, type InventoryHost } from "../lab/lab.js";
+import { holdMacLock } from "../support/lock.js";
 import { eventually, job, onMac, setting } from "../support/mac.js";
 import * as s from "./lab-specs.js";
 
@@ -308,16 +309,11 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
     it("a step waits while another deploy holds the lock, then runs", async () => {
       const mac = macs[1]!;
       const host = s.sshHost(mac);
-      const holder: Transport = transportFor(host);
       const lines: string[] = [];
-      let release!: () => void;
-      const held = new Promise<void>((resolve) => (release = resolve));
       let waited!: () => void;
       const waiting = new Promise<void>((resolve) => (waited = resolve));
+      const lock = await holdMacLock(host);
       try {
-        const holding = withMacLock(holder, () => held);
-        // Give the holder the lock first: it answers "locked" before the step even starts.
-        await new Promise((r) => setTimeout(r, 1500));
         const running = runStep(s.queueGuardStep(host, "postfix-xnone"), "destroy", {
           log: (line) => {
             lines.push(line);
@@ -326,13 +322,11 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
         });
         await waiting;
         assert.deepEqual(lines.filter((l) => !l.includes("waiting")), [], "the step ran while the lock was held");
-        release();
-        await holding;
+        await lock.release();
         await running;
         assert.ok(lines.some((l) => l.endsWith("queue guard: no change")), lines.join("\n"));
       } finally {
-        release?.();
-        await holder.dispose();
+        await lock.release();
       }
     });
 

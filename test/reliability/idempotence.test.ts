@@ -4,13 +4,16 @@
  *   again from a fresh state (every step's program runs), every line of its log says "no change"
  *   and no file on the Mac is rewritten.
  * - Two deploys at one Mac at once, from two workspaces with their own states: the Mac lock
- *   serializes them (one says it is waiting for the other's lock), both finish, and main.cf is
- *   never seen half-written by a reader polling it throughout.
+ *   serializes them (both queue behind a lock the test holds; let go, one creates the instance
+ *   while the other waits, then finds it created), both finish, and main.cf is never seen
+ *   half-written by a reader polling it throughout.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { InventoryHost } from "../lab/lab.js";
-import { job } from "../support/mac.js";
+import { sshHost } from "../executor/lab-specs.js";
+import { holdMacLock } from "../support/lock.js";
+import { eventually, job } from "../support/mac.js";
 import { assertDeployed, banner, freshLab, lab, macSh, macSshEnv, Project, stepLines, touchedAddresses } from "./support.js";
 
 const CONFIG = "/etc/postfix-in";
@@ -79,6 +82,9 @@ describe("idempotence and concurrency", { concurrency: false, timeout: 600_000 }
   test("two deploys at one Mac at once are serialized by the Mac lock; main.cf is never half-written", async () => {
     const mac = macs[1]!;
     const [c, d] = [project(), project()];
+    // However far apart the two CLIs reach their first step, their instance steps meet on the
+    // Mac's lock: both queue behind this one first.
+    const lock = await holdMacLock(sshHost(mac));
     const deploys = [c.start(["deploy", "mac-ssh", "--auto-approve"], withBanner(mac, "from-C")), d.start(["deploy", "mac-ssh", "--auto-approve"], withBanner(mac, "from-D"))];
     // Judge main.cf from the moment the first deploy's instance step has created the instance:
     // while `postmulti -e create` builds it, main.cf is Postfix's to write, not ours.
@@ -101,16 +107,19 @@ describe("idempotence and concurrency", { concurrency: false, timeout: 600_000 }
     })();
     let runs;
     try {
+      await eventually("both deploys to wait for the Mac lock", 300_000, async () =>
+        deploys.every((x) => x.output().includes("waiting for another deploy's lock on this Mac")),
+      );
+      await lock.release();
       runs = await Promise.all(deploys.map((x) => x.done));
     } finally {
+      await lock.release();
       polling = false;
       await reader;
     }
     for (const run of runs) assertDeployed(run);
-    assert.ok(
-      runs.some((run) => run.output.includes("waiting for another deploy's lock on this Mac")),
-      `neither deploy waited for the other:\n${runs.map((run, i) => `deploy ${"CD"[i]}:\n${run.output.split("\n").filter((l) => /Creating\.\.\.|Creation complete|\[mac\]/.test(l)).join("\n")}`).join("\n")}`,
-    );
+    const creates = runs.flatMap((run) => stepLines(run.output).filter((l) => l.startsWith("[mac] instance postfix-in: create: ")));
+    assert.deepEqual(creates.sort(), ["[mac] instance postfix-in: create: changed", "[mac] instance postfix-in: create: no change"], "the instance steps were not serialized");
     const badLines = (text: string) => text.split("\n").slice(0, -1).filter((l) => !/^(#.*|\s*|[A-Za-z0-9_]+ =( .*)?|\s+\S.*)$/.test(l));
     assert.equal(torn, undefined, `main.cf was read half-written: ${JSON.stringify({ end: torn?.slice(-200), badLines: torn && badLines(torn), named: torn && /^multi_instance_name = postfix-in$/m.test(torn) })}`);
     assert.ok(seen.length > 20, `only ${seen.length} reads of main.cf`);
