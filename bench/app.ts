@@ -24,6 +24,6 @@ const stack = (name: string) => {
 if (env.BENCH_INVENTORY) new MacFleet(stack("fleet"), "fleet", { inventory: env.BENCH_INVENTORY, ledger: false });
 if (env.BENCH_FLOOR_RESOURCES) {
   const floor = stack("floor");
-  for (let i = 0; i < Number(env.BENCH_FLOOR_RESOURCES); i++) new TerraformData(floor, `r${i}`, { input: { i }, triggersReplace: {} });
+  for (let i = 0; i < Number(env.BENCH_FLOOR_RESOURCES); i++) new TerraformData(floor, `r${i}`, { input: JSON.stringify({ i }), triggersReplace: {} });
 }
 app.synth();

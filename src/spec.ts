@@ -1,13 +1,13 @@
 /**
  * The contract between the constructs (what is wanted) and the executor (how it is done on a Mac).
  *
- * Every resource a construct synthesizes carries one `StepSpec` as its Terraform `input`.
+ * Every resource a construct synthesizes carries one `StepSpec`, as JSON text, in its Terraform `input`.
  * Its provisioners run this package's CLI without a shell:
  *
  *   create:  node <package>/lib/cli/mac-postfix.js step apply
  *   destroy: node <package>/lib/cli/mac-postfix.js step destroy
  *
- * with the spec in the environment variable `MAC_POSTFIX_STEP` = `${jsonencode(self.input)}`.
+ * with the spec's JSON text in the environment variable `MAC_POSTFIX_STEP` = `${self.input}`.
  * Nothing in a spec is ever spliced into a shell command line: the executor passes each value
  * to the Mac as one argv element, as stdin, or as file content.
  */

@@ -37,9 +37,9 @@ export const CLI_PATH: string = (() => {
   return join(dir, "lib", "cli", "mac-postfix.js");
 })();
 
-/** Terraform expression, inside a provisioner, of the step's JSON spec. */
+/** Terraform expression, inside a provisioner, of the step's spec (JSON text). */
 function specExpression(resourceType: MacResourceType): string {
-  return resourceType === "terraform_data" ? "${jsonencode(self.input)}" : "${self.triggers.spec}";
+  return resourceType === "terraform_data" ? "${self.input}" : "${self.triggers.spec}";
 }
 
 /**
@@ -103,20 +103,22 @@ export function validateAddressPrefix(where: string, value: unknown): string | u
 export function macStep(scope: Construct, id: string, props: MacStepProps): TerraformResource {
   const { resourceType } = props.host;
   const provisioners = props.actions.map((action) => macStepProvisioner(resourceType, action));
-  const wire = specOnTheWire(props.spec);
+  // The spec travels as one JSON string: Terraform's plan still shows it field by field
+  // (`jsonencode({...})`), and the state holds no type description beside each value, which
+  // halves the state Terraform rewrites after every resource (and its CPU time doing so).
+  const spec = escapeTemplates(JSON.stringify(specOnTheWire(props.spec)));
   let resource: TerraformResource;
   if (resourceType === "terraform_data") {
     resource = new TerraformData(scope, id, {
-      input: escapeTemplates(wire),
+      input: spec,
       triggersReplace: escapeTemplates(props.replaceOn),
       dependsOn: props.dependsOn,
       provisioners,
     });
   } else {
     addNullProvider(scope);
-    // null_resource's triggers must be a map of strings: the spec travels as one JSON string.
     resource = new NullResource(scope, id, {
-      triggers: { spec: escapeTemplates(JSON.stringify(wire)) },
+      triggers: { spec },
       dependsOn: props.dependsOn,
       provisioners,
     });

@@ -11,8 +11,8 @@ import type { Construct, IValidation } from "constructs";
 const MINIMUM = [1, 4] as const;
 
 export interface TerraformDataConfig {
-  /** Stored in state; a change is recorded in place. */
-  readonly input: Record<string, unknown>;
+  /** Stored in state (here always JSON text); a change is recorded in place. */
+  readonly input: string;
   /** A change replaces the resource. */
   readonly triggersReplace: Record<string, unknown>;
   readonly dependsOn?: ITerraformDependable[];
@@ -57,10 +57,10 @@ export class TerraformData extends TerraformResource {
   }
 
   protected override synthesizeAttributes(): Record<string, unknown> {
-    return { input: hashMapper(anyToTerraform)(this.config.input), triggers_replace: hashMapper(anyToTerraform)(this.config.triggersReplace) };
+    return { input: this.config.input, triggers_replace: hashMapper(anyToTerraform)(this.config.triggersReplace) };
   }
 
   protected override synthesizeHclAttributes(): Record<string, unknown> {
-    return { input: hashMapperHcl(anyToHclTerraform)(this.config.input), triggers_replace: hashMapperHcl(anyToHclTerraform)(this.config.triggersReplace) };
+    return { input: this.config.input, triggers_replace: hashMapperHcl(anyToHclTerraform)(this.config.triggersReplace) };
   }
 }

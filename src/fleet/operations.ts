@@ -23,7 +23,7 @@ import {
   transportFor,
   type Transport,
 } from "../executor/index.js";
-import type { HostSpec, InstanceConfigStep, InstanceStep, LaunchJobStep } from "../spec.js";
+import type { HostSpec, InstanceConfigStep, InstanceStep, LaunchJobStep, ReadinessStep } from "../spec.js";
 import type { Inventory } from "./inventory.js";
 import { MacFleet } from "./mac-fleet.js";
 import { inScratchStack } from "./scratch.js";
@@ -68,14 +68,14 @@ export function fleetTargets(inventory: Inventory, only?: readonly string[]): Ma
       .filter(({ mac }) => only === undefined || only.includes(mac.name))
       .map(({ mac, host, input }) => {
         // Read back the readiness step's own flag rather than re-deriving it from runMode.
-        const readiness = (input.readinessResource as TerraformResource).toTerraform() as { resource: { terraform_data: Record<string, { input: { expectRunning: boolean } }> } };
+        const readiness = (input.readinessResource as TerraformResource).toTerraform() as { resource: { terraform_data: Record<string, { input: string }> } };
         return {
           name: mac.name,
           host: host.spec,
           instance: input.instance.instanceStep,
           config: input.instance.configStep,
           job: input.daemon.step,
-          supervised: Object.values(readiness.resource.terraform_data)[0]!.input.expectRunning,
+          supervised: (JSON.parse(Object.values(readiness.resource.terraform_data)[0]!.input) as ReadinessStep).expectRunning,
           smtp: input.smtpEndpoint,
         };
       });

@@ -11,7 +11,7 @@ import { InventoryError } from "../../src/fleet/inventory.js";
 import { MacFleet, type MacFleetProps } from "../../src/fleet/mac-fleet.js";
 
 interface Synthesized {
-  resource: Record<string, Record<string, { input?: Record<string, unknown>; triggers?: { spec: string }; provisioner?: Record<string, Record<string, unknown>>[] }>>;
+  resource: Record<string, Record<string, { input?: string; triggers?: { spec: string }; provisioner?: Record<string, Record<string, unknown>>[] }>>;
   removed?: { from: string; lifecycle: { destroy: boolean }; provisioner?: Record<string, Record<string, unknown>>[] }[];
   terraform: { backend?: Record<string, Record<string, unknown>> };
 }
@@ -46,14 +46,14 @@ describe("MacFleet synth", () => {
     assert.match(segment17, /^mac17_lab_[0-9a-f]{8}$/);
     const steps = ["config", "instance", "job", "queue_guard", "readiness"];
     assert.deepEqual(Object.keys(json.resource.terraform_data!).sort(), [...steps.map((s) => `mac17_lab_${segment17.slice(-8)}_${s}`), ...steps.map((s) => `mac1_${s}`)].sort());
-    const config = json.resource.terraform_data!.mac1_config!.input as { host: { name: string; connection: object }; settings: Record<string, string>; construct: string };
+    const config = JSON.parse(json.resource.terraform_data!.mac1_config!.input!) as { host: { name: string; connection: object }; settings: Record<string, string>; construct: string };
     assert.equal(config.host.name, "mac1");
     assert.deepEqual(config.host.connection, { transport: "ssh", host: "10.0.0.1", user: "admin" });
     assert.match(config.construct, /\/fleet\/mac1\/PostfixIn\/Instance$/);
     // Settings: the construct's defaults, then the inventory's defaults, then the host's own.
     assert.equal(config.settings.mynetworks, "10.0.0.0/8");
     assert.equal(config.settings.master_service_disable, "");
-    const config17 = json.resource.terraform_data![`${segment17}_config`]!.input as { settings: Record<string, string> };
+    const config17 = JSON.parse(json.resource.terraform_data![`${segment17}_config`]!.input!) as { settings: Record<string, string> };
     assert.equal(config17.settings.message_size_limit, "20480000");
     assert.equal(config17.settings.mynetworks, "10.0.0.0/8");
     assert.equal(config.settings.message_size_limit, undefined);
@@ -77,7 +77,7 @@ describe("MacFleet synth", () => {
     assert.deepEqual(withProvisioner.sort(), ["mac0_instance", "mac0_job", "mac0_queue_guard", "mac9_instance", "mac9_job", "mac9_queue_guard"]);
     const provisioner = removed.find((r) => r.from === "terraform_data.mac0_job")!.provisioner![0]!["local-exec"]!;
     assert.equal(provisioner.command, "destroy");
-    assert.deepEqual(provisioner.environment, { MAC_POSTFIX_STEP: "${jsonencode(self.input)}" });
+    assert.deepEqual(provisioner.environment, { MAC_POSTFIX_STEP: "${self.input}" });
     // No retired Mac is also a live resource (Terraform refuses a removed block next to a live one).
     for (const from of froms) assert.equal(json.resource.terraform_data![from.split(".")[1]!], undefined);
   });
@@ -141,7 +141,7 @@ describe("MacFleet synth", () => {
     const { buildStacks } = await import("../../stacks/registry.js");
     const file = inventoryFile({ hosts });
     const [stack] = buildStacks(Testing.app(), { MAC_POSTFIX_STACKS: "fleet-composed", MAC_POSTFIX_INVENTORY: file });
-    const json = JSON.parse(Testing.synth(stack!)) as Synthesized & { output: Record<string, { value: unknown }>; resource: { terraform_data: Record<string, { depends_on?: string[]; input?: unknown }> } };
+    const json = JSON.parse(Testing.synth(stack!)) as Synthesized & { output: Record<string, { value: unknown }>; resource: { terraform_data: Record<string, { depends_on?: string[]; input?: string }> } };
     const segment17 = Object.keys(json.output).find((o) => o.startsWith("mac17_lab_") && o.endsWith("_label"))!.replace(/_label$/, "");
     assert.deepEqual(json.output.mac1_smtp_endpoint!.value, "10.0.0.1:25");
     assert.deepEqual(json.output.mac1_label!.value, "org.postfix.in");

@@ -35,8 +35,8 @@ function input(hostProps: MacHostProps = SSH, props: Partial<PostfixInputInstanc
   return { ...out, construct, data, step: (name: string) => data[`mac1_${name}`] };
 }
 
-const apply = { type: undefined, "local-exec": { interpreter: ["node", CLI_PATH, "step"], command: "apply", environment: { MAC_POSTFIX_STEP: "${jsonencode(self.input)}" } } };
-const destroy = { "local-exec": { interpreter: ["node", CLI_PATH, "step"], command: "destroy", when: "destroy", environment: { MAC_POSTFIX_STEP: "${jsonencode(self.input)}" } } };
+const apply = { type: undefined, "local-exec": { interpreter: ["node", CLI_PATH, "step"], command: "apply", environment: { MAC_POSTFIX_STEP: "${self.input}" } } };
+const destroy = { "local-exec": { interpreter: ["node", CLI_PATH, "step"], command: "destroy", when: "destroy", environment: { MAC_POSTFIX_STEP: "${self.input}" } } };
 delete (apply as { type?: unknown }).type;
 
 /** Expects `fn` to throw a ValidationError naming `path` and `field`. */

@@ -22,9 +22,9 @@ describe("constructs → executor contract", () => {
         new LaunchAgent(stack, "agent", { host: ssh, user: "admin", label: "org.agent", programArguments: ["/usr/bin/true"] });
         new LogoutHook(stack, "hook", { host: local, script: "#!/bin/sh\nexit 0\n" });
       });
-      const resources = JSON.parse(unescape(json)).resource[resourceType] as Record<string, { input?: StepSpec; triggers?: { spec: string } }>;
+      const resources = JSON.parse(unescape(json)).resource[resourceType] as Record<string, { input?: string; triggers?: { spec: string } }>;
       for (const [address, resource] of Object.entries(resources)) {
-        const text = resource.input ? JSON.stringify(resource.input) : resource.triggers!.spec;
+        const text = resource.input ?? resource.triggers!.spec;
         const parsed = parseStepSpec(text);
         const wire = JSON.parse(text) as StepSpec;
         // Only paths that differ from macOS's travel; the executor fills in the rest.

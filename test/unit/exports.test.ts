@@ -47,7 +47,7 @@ const document: InventoryDocument = {
 };
 
 type Synthesized = {
-  resource: { terraform_data: Record<string, { input: { settings?: Record<string, string> } }> };
+  resource: { terraform_data: Record<string, { input: string }> };
   removed?: { from: string }[];
   terraform: { backend?: Record<string, { path: string }> };
 };
@@ -60,8 +60,9 @@ describe("the fleet API from the package's entry point", () => {
     const members: FleetMember[] = [...fleet.members.values()];
     assert.deepEqual(members.map((m) => m.mac.name), ["mac1", "mac2"]);
     assert.deepEqual(Object.keys(json.resource.terraform_data).sort(), ["mac1", "mac2"].flatMap((m) => ["config", "instance", "job", "queue_guard", "readiness"].map((s) => `${m}_${s}`)).sort());
-    assert.equal(json.resource.terraform_data.mac2_config!.input.settings!.message_size_limit, "20480000");
-    assert.equal(json.resource.terraform_data.mac1_config!.input.settings!.mynetworks, "10.0.0.0/8");
+    const settings = (mac: string) => (JSON.parse(json.resource.terraform_data[`${mac}_config`]!.input) as { settings: Record<string, string> }).settings;
+    assert.equal(settings("mac2").message_size_limit, "20480000");
+    assert.equal(settings("mac1").mynetworks, "10.0.0.0/8");
     assert.ok(json.removed?.some((r) => r.from === "terraform_data.mac0_job"), JSON.stringify(json.removed));
     assert.deepEqual(fleet.vanished, []);
   });

@@ -8,7 +8,7 @@ import type { IConstruct } from "constructs";
 export interface Synthesized {
   readonly json: string;
   readonly stack: TerraformStack;
-  /** Resources by type, then logical id. */
+  /** Resources by type, then logical id; a terraform_data `input` (a step's JSON text) decoded. */
   readonly resources: Record<string, Record<string, Record<string, any>>>;
   readonly provider?: Record<string, unknown>;
 }
@@ -19,6 +19,9 @@ export function synth(build: (stack: TerraformStack) => void): Synthesized {
   build(stack);
   const json = Testing.synth(stack);
   const parsed = JSON.parse(json);
+  for (const resource of Object.values<Record<string, any>>(parsed.resource?.terraform_data ?? {})) {
+    if (typeof resource.input === "string") resource.input = JSON.parse(resource.input);
+  }
   return { json, stack, resources: parsed.resource ?? {}, provider: parsed.provider };
 }
 

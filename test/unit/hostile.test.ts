@@ -28,7 +28,7 @@ const SSH = { host: "mac1.lab", user: "admin" };
 function specs(build: Parameters<typeof synth>[0]): StepSpec[] {
   const { json } = synth(build);
   const parsed = JSON.parse(unescape(json));
-  return Object.values(parsed.resource.terraform_data as Record<string, { input: StepSpec }>).map((r) => r.input);
+  return Object.values(parsed.resource.terraform_data as Record<string, { input: string }>).map((r) => JSON.parse(r.input) as StepSpec);
 }
 
 function inputInstance(host: MacHostProps, props: Partial<PostfixInputInstanceProps> = {}) {

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Testing, TerraformStack } from "cdktf";
-import { CLI_PATH, LaunchAgent, LogoutHook, MacHost, PostfixInputInstance, type PostfixInputInstanceProps, type StepSpec } from "../../src/index.js";
+import { CLI_PATH, LaunchAgent, LogoutHook, MacHost, PostfixInputInstance, type InstanceConfigStep, type PostfixInputInstanceProps, type StepSpec } from "../../src/index.js";
 import { terraformEnv } from "./helpers.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -72,11 +72,15 @@ if (process.env.RECORD_REFUSE === spec.kind + ":" + process.argv[3]) { console.e
     mkdirSync(dir);
     let seen = 0;
 
-    /** Synthesizes the stack with `props` into `dir`, with the recorder in place of the CLI. */
-    function deploy(props: Partial<PostfixInputInstanceProps>, command: "apply" | "destroy" = "apply", extraEnv: NodeJS.ProcessEnv = {}) {
+    /**
+     * Synthesizes the stack with `props` into `dir`, with the recorder in place of the CLI.
+     * `objectInputs` rewrites it the way it was synthesized before step inputs became JSON text.
+     */
+    function deploy(props: Partial<PostfixInputInstanceProps>, command: "apply" | "destroy" = "apply", extraEnv: NodeJS.ProcessEnv = {}, objectInputs = false) {
       const stack = new TerraformStack(Testing.app(), "stack");
       new PostfixInputInstance(stack, "input", { host: new MacHost(stack, "mac", { local: true }), addressPrefix: "mac", ...props });
-      const json = readFileSync(join(Testing.fullSynth(stack), "stacks", "stack", "cdk.tf.json"), "utf8");
+      let json = readFileSync(join(Testing.fullSynth(stack), "stacks", "stack", "cdk.tf.json"), "utf8");
+      if (objectInputs) json = withObjectInputs(json);
       assert.ok(json.includes(JSON.stringify(CLI_PATH)));
       writeFileSync(join(dir, "cdk.tf.json"), json.split(JSON.stringify(CLI_PATH)).join(JSON.stringify(recorder)));
       if (!existsSync(join(dir, ".terraform"))) assert.equal(run("terraform", ["init", "-input=false"], dir).status, 0);
@@ -102,6 +106,15 @@ if (process.env.RECORD_REFUSE === spec.kind + ":" + process.argv[3]) { console.e
       const { status, output, steps } = deploy({ settings: { smtpd_banner: HOSTILE } });
       assert.equal(status, 0, output);
       assert.deepEqual(steps, []);
+    });
+
+    it("inputs held as objects (the earlier state format) and as JSON text are updated in place, running nothing", () => {
+      for (const objectInputs of [true, false]) {
+        const { status, output, steps } = deploy({ settings: { smtpd_banner: HOSTILE } }, "apply", {}, objectInputs);
+        assert.equal(status, 0, output);
+        assert.match(output, /Resources: 0 added, 5 changed, 0 destroyed/);
+        assert.deepEqual(steps, []);
+      }
     });
 
     it("a settings change re-runs only config and readiness (the instance and the job stay)", () => {
@@ -155,13 +168,14 @@ describe("cdktf CLI", () => {
     });
     assert.equal(status, 0, output);
     const ssh = JSON.parse(readFileSync(join(out, "stacks", "mac-ssh", "cdk.tf.json"), "utf8"));
-    const steps = Object.values(ssh.resource.terraform_data) as { input: StepSpec & { settings?: Record<string, string> } }[];
+    const specs = (stack: { resource: { terraform_data: Record<string, { input: string }> } }) => Object.values(stack.resource.terraform_data).map((r) => JSON.parse(r.input) as StepSpec);
+    const steps = specs(ssh);
     assert.deepEqual(Object.keys(ssh.resource.terraform_data).sort(), ["mac_config", "mac_instance", "mac_job", "mac_queue_guard", "mac_readiness"]);
-    const config = steps.find((s) => s.input.kind === "instance-config")!;
-    assert.equal(config.input.settings!.myhostname, "mac1.lab");
-    assert.deepEqual(config.input.host.connection, { transport: "ssh", host: "mac1.lab", user: "admin", identityFile: "/root/.ssh/lab_ed25519" });
+    const config = steps.find((s) => s.kind === "instance-config") as InstanceConfigStep;
+    assert.equal(config.settings.myhostname, "mac1.lab");
+    assert.deepEqual(config.host.connection, { transport: "ssh", host: "mac1.lab", user: "admin", identityFile: "/root/.ssh/lab_ed25519" });
     const local = JSON.parse(readFileSync(join(out, "stacks", "mac-local", "cdk.tf.json"), "utf8"));
-    assert.ok(Object.values(local.resource.terraform_data).some((s) => (s as { input: StepSpec }).input.host.connection.transport === "local"));
+    assert.ok(specs(local).some((s) => s.host.connection.transport === "local"));
   });
 
   it("MAC_POSTFIX_RESOURCE_TYPE=null_resource builds the example on the null provider", () => {
@@ -183,3 +197,13 @@ describe("cdktf CLI", () => {
     assert.match(unknown.output, /no stack named "nope"/);
   });
 });
+
+/** The stack as it was synthesized while a step's `input` was an object and its provisioners `jsonencode`d it. */
+function withObjectInputs(json: string): string {
+  const stack = JSON.parse(json) as { resource: { terraform_data: Record<string, { input: string; provisioner: { "local-exec": { environment: Record<string, string> } }[] }> } };
+  for (const resource of Object.values(stack.resource.terraform_data)) {
+    resource.input = JSON.parse(resource.input);
+    for (const p of resource.provisioner) p["local-exec"].environment.MAC_POSTFIX_STEP = "${jsonencode(self.input)}";
+  }
+  return JSON.stringify(stack);
+}
