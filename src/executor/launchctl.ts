@@ -8,6 +8,8 @@ const NOT_FOUND = 113;
 export interface JobState {
   readonly state: string | null;
   readonly pid: number | null;
+  /** How its last run ended (`last exit code = N`); null until it has exited once. */
+  readonly lastExitCode: number | null;
 }
 
 /** `system` or `gui/<uid>` (the uid of domain.user, looked up on the Mac). */
@@ -37,11 +39,15 @@ export async function jobState(ctx: StepContext, serviceTarget: string): Promise
   return parsePrint(result.stdout);
 }
 
-/** `print` is "not API": read only the top-level `state = ...` and `pid = ...` lines. */
+/** `print` is "not API": read only the top-level `state`, `pid` and `last exit code` lines. */
 export function parsePrint(text: string): JobState {
   const field = (name: string) => new RegExp(`^\\t?${name} = (.*)$`, "m").exec(text)?.[1]?.trim() ?? null;
-  const pid = field("pid");
-  return { state: field("state"), pid: pid !== null && /^\d+$/.test(pid) ? Number(pid) : null };
+  // Only the leading number counts: whatever a macOS release prints after it is ignored.
+  const number = (value: string | null) => {
+    const digits = value === null ? null : /^\d+/.exec(value);
+    return digits ? Number(digits[0]) : null;
+  };
+  return { state: field("state"), pid: number(field("pid")), lastExitCode: number(field("last exit code")) };
 }
 
 /** Boots the job out and waits until launchd has let it go (bootout is asynchronous). */

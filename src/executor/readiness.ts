@@ -12,6 +12,14 @@ import { smtpGreeting } from "./smtp.js";
 const READY_TIMEOUT_MS = 60_000;
 /** Probes are cheap (commands run through the lock holder, one TCP connect): poll often. */
 const RETRY_MS = 250;
+/**
+ * A one-shot job (`postmulti -p start`, no KeepAlive) whose run ended without leaving master
+ * running is started again, this far apart, until it has been started this many times, as
+ * KeepAlive would: its start can fail for a moment after a master it replaces has stopped (say,
+ * while that master's processes still hold the SMTP port).
+ */
+const ONE_SHOT_STARTS = 3;
+const ONE_SHOT_RESTART_MS = 5_000;
 
 export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Promise<void> {
   const domain = await domainTarget(ctx, spec.domain);
@@ -22,6 +30,7 @@ export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Pro
   }
   const service = `${domain}/${spec.label}`;
   const deadline = Date.now() + READY_TIMEOUT_MS;
+  /** Polls `probe` until it gives a value; a probe's error counts as "not yet", except a GiveUp. */
   const waitFor = async <T>(what: string, probe: () => Promise<T | false>): Promise<T> => {
     let last = "";
     for (;;) {
@@ -29,6 +38,7 @@ export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Pro
         const value = await probe();
         if (value !== false) return value;
       } catch (error) {
+        if (error instanceof GiveUp) ctx.fail("readiness", error.message);
         last = (error as Error).message;
       }
       if (Date.now() > deadline) ctx.fail("readiness", `${what} not confirmed within ${READY_TIMEOUT_MS / 1000} s`, last);
@@ -54,13 +64,31 @@ export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Pro
     if (stray) strayFirstSeen ??= Date.now();
     if (stray && !strayStopped && Date.now() - strayFirstSeen! >= 1_000) {
       strayStopped = true;
-      if (!(await stopMaster(ctx, dir, master))) ctx.fail("readiness", `master pid ${master} runs outside ${service} and still runs 10 s after SIGTERM`);
+      if (!(await stopMaster(ctx, dir, master))) throw new GiveUp(`master pid ${master} runs outside ${service} and still runs 10 s after SIGTERM`);
       ctx.log(`stop master pid ${master}, which runs outside ${service}`, true);
     }
     return false;
   });
   ctx.log(`confirm job ${service} ${job.state ?? "loaded"}${job.pid ? ` (pid ${job.pid})` : ""}`, false);
-  await waitFor(`postfix -c ${dir} status`, () => masterRunning(ctx, dir));
+  let starts = 1;
+  let lastStart = Date.now();
+  await waitFor(`postfix -c ${dir} status${spec.expectRunning ? "" : ` once the start job ${service} has ended`}`, async () => {
+    if (spec.expectRunning) return masterRunning(ctx, dir);
+    // While `postfix start` runs, its master already holds the lock (`status` says running) and may
+    // yet die in its initialization, say when it cannot bind a port: judge only once the start ended.
+    const state = await jobState(ctx, service);
+    if (state?.pid != null) return false;
+    if (await masterRunning(ctx, dir)) return true;
+    const ended = state !== null && state.lastExitCode !== null;
+    if (!ended || Date.now() - lastStart < ONE_SHOT_RESTART_MS) return false;
+    const how = `its run ended with exit code ${state.lastExitCode} and master is not running`;
+    if (starts >= ONE_SHOT_STARTS) throw new GiveUp(`job ${service} started ${starts} times; ${how}; Postfix's reason is in the Mac's system log`);
+    await ctx.must("launchctl kickstart", [ctx.paths.launchctl, "kickstart", service]);
+    starts++;
+    lastStart = Date.now();
+    ctx.log(`start job ${service} again (${how})`, true);
+    return false;
+  });
   ctx.log("confirm postfix status", false);
   if (spec.smtp) {
     const { address, port } = spec.smtp;
@@ -75,3 +103,6 @@ async function startedByJob(ctx: StepContext, master: number, jobPid: number): P
   const ps = await ctx.run(["ps", "-o", "ppid=", "-p", String(master)], { root: true });
   return ps.exitCode === 0 && Number(ps.stdout.trim()) === jobPid;
 }
+
+/** Thrown by a probe when waiting longer cannot help: the step fails at once with its message. */
+class GiveUp extends Error {}

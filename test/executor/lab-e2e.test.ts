@@ -217,6 +217,47 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
       assert.equal((await job(lab, mac.name, label)).pid, await masterPidFile(mac, dir));
     });
 
+    it("a one-shot start that fails is started again until it succeeds, and named with its exit code when it keeps failing", async () => {
+      const dir = `/etc/${name}`;
+      const oneShot = { ...s.readinessStep(host, name, label, { address: testAddress(mac), port: 25 }), expectRunning: false };
+      // Something else holds the instance's SMTP address and port (as the processes of a master that
+      // just stopped can, for a moment): master cannot bind it, and the one-shot `postfix start` fails.
+      const squat = async (seconds: number) => {
+        const marker = `/tmp/squat-${seconds}`;
+        await macSh(mac, `rm -f "$3"; perl -MIO::Socket::INET -e '
+          my $s = IO::Socket::INET->new(LocalAddr => $ARGV[0], LocalPort => 25, Listen => 5, ReuseAddr => 1) or die "bind: $!";
+          open(my $f, ">", $ARGV[2]) or die; print $f $$; close $f; sleep $ARGV[1]' "$1" "$2" "$3" >/dev/null 2>&1 &`, testAddress(mac), String(seconds), marker);
+        await eventually("the squatter to hold port 25", 10_000, async () => (await lab.exec(mac.name, ["test", "-s", marker])).exitCode === 0);
+        return async () => void (await macSh(mac, `kill "$(cat "$1")" 2>/dev/null; rm -f "$1"`, marker));
+      };
+      const stopMasterAndJob = async () => {
+        await lab.exec(mac.name, ["launchctl", "bootout", `system/${label}`]);
+        await lab.exec(mac.name, ["/usr/sbin/postfix", "-c", dir, "stop"]);
+        await eventually("master to stop", 10_000, async () => (await lab.exec(mac.name, ["/usr/sbin/postfix", "-c", dir, "status"])).exitCode !== 0);
+      };
+      try {
+        await stopMasterAndJob();
+        await squat(4);
+        await step(s.jobStep(host, label, s.oneShotPlist(label, name), false));
+        const lines = await step(oneShot);
+        assert.ok(lines.some((l) => /start job system\/\S+ again \(its run ended with exit code [1-9]\d* and master is not running\): changed$/.test(l)), lines.join("\n"));
+        assert.match((await smtpGreeting(testAddress(mac), 25)).banner, /^220 /);
+
+        await stopMasterAndJob();
+        const release = await squat(120);
+        try {
+          await step(s.jobStep(host, label, s.oneShotPlist(label, name), false));
+          await assert.rejects(step(oneShot), /readiness failed: job system\/\S+ started 3 times; its run ended with exit code [1-9]\d* and master is not running; Postfix's reason is in the Mac's system log/);
+        } finally {
+          await release();
+        }
+      } finally {
+        // Back to the supervised job the later tests expect (readiness stops the one-shot's master).
+        await step(s.jobStep(host, label, s.supervisedPlist(label, dir)));
+        await step(s.readinessStep(host, name, label, { address: testAddress(mac), port: 25 }));
+      }
+    });
+
     it("destroy with mail queued refuses by default, names the count and changes nothing", async () => {
       await queueMessage(mac, `/etc/${name}`);
       const listed = await postmultiList(mac);

@@ -42,6 +42,11 @@ export function supervisedPlist(label: string, configDirectory: string, extra: R
   });
 }
 
+/** The recipe's one-shot start, as PostfixInputInstance's runMode "postmulti-start". */
+export function oneShotPlist(label: string, name: string): string {
+  return plist.build({ Label: label, ProgramArguments: ["/usr/sbin/postmulti", "-i", name, "-p", "start"], RunAtLoad: true, AbandonProcessGroup: true });
+}
+
 export function jobStep(host: HostSpec, label: string, xml: string, kickstart = true): LaunchJobStep {
   return { kind: "launch-job", construct: `test/${label}/daemon`, host, label, path: `/Library/LaunchDaemons/${label}.plist`, domain: { type: "system" }, plist: xml, kickstart };
 }

@@ -1,0 +1,20 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { parsePrint } from "../../src/executor/index.js";
+
+/** The top of `launchctl print system/<label>` on macOS: one tab before top-level keys, more in nested blocks. */
+const print = (lines: string[]) => ["system/org.postfix.in = {", ...lines.map((l) => `\t${l}`), "\tendpoints = {", "\t\tpid = 999", "\t}", "}"].join("\n");
+
+describe("parsePrint", () => {
+  it("reads a running job's state and pid; it has never exited", () => {
+    assert.deepEqual(parsePrint(print(["active count = 1", "state = running", "pid = 4321", "last exit code = (never exited)"])), { state: "running", pid: 4321, lastExitCode: null });
+  });
+
+  it("reads a finished one-shot job's last exit code, and no pid", () => {
+    assert.deepEqual(parsePrint(print(["state = not running", "runs = 2", "last exit code = 1"])), { state: "not running", pid: null, lastExitCode: 1 });
+  });
+
+  it("takes only the number when text follows it", () => {
+    assert.equal(parsePrint(print(["state = not running", "last exit code = 78: EX_CONFIG"])).lastExitCode, 78);
+  });
+});
