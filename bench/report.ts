@@ -27,6 +27,8 @@ export const median = (xs: number[]) => {
 };
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "–");
 const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : "–");
+/** One decimal, or three when one would round a figure onto the target it is compared with. */
+const againstTarget = (x: number, target: number) => (f1(x) === f1(target) && x !== target ? x.toFixed(3) : f1(x));
 
 interface Cell {
   tool: Tool;
@@ -124,7 +126,7 @@ export async function writeReport(results: Results): Promise<void> {
   const synthWall = synth1000 ? median(synth1000.cli.map((m) => m.wallS)) : NaN;
   const synthMem = synth1000 ? Math.max(...synth1000.cli.map((m) => m.treeRssMiB)) : NaN;
   const targets: [string, string, boolean | undefined][] = [
-    [`Full deploy of ${big} Macs in at most 60 s`, `${f1(ours?.wall ?? NaN)} s`, ours && ours.wall <= 60],
+    [`Full deploy of ${big} Macs in at most 60 s`, `${againstTarget(ours?.wall ?? NaN, 60)} s (runs: ${(ours?.runs ?? []).map((r) => f1(r.m.wallS)).join(", ")})`, ours && ours.wall <= 60],
     [`… and at most half of Ansible's time for the same job`, `${f1(ours?.wall ?? NaN)} s vs ${f1(theirs?.wall ?? NaN)} s (ratio ${((ours?.wall ?? NaN) / (theirs?.wall ?? NaN)).toFixed(2)})`, ours && theirs && ours.wall <= theirs.wall / 2],
     [`A no-op redeploy opens no SSH connection`, `${Math.max(...noopSsh)} connections on any Mac in any no-op run (${noopSsh.length} Mac-runs)`, noopSsh.length ? Math.max(...noopSsh) === 0 : undefined],
     [`… and takes at most a tenth of Ansible's no-op run (${big} Macs)`, `${f1(oursNoop?.wall ?? NaN)} s vs ${f1(theirsNoop?.wall ?? NaN)} s (ratio ${((oursNoop?.wall ?? NaN) / (theirsNoop?.wall ?? NaN)).toFixed(2)}); with the App's \`skipValidation\`: ${f1(oursNoopSkip?.wall ?? NaN)} s (ratio ${((oursNoopSkip?.wall ?? NaN) / (theirsNoop?.wall ?? NaN)).toFixed(2)})`, oursNoop && theirsNoop && oursNoop.wall <= theirsNoop.wall / 10],
