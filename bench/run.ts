@@ -5,7 +5,7 @@
  *
  *   tsx bench/run.ts [--sizes 1,10,50] [--reps 3] [--reps-at 50=2] [--parallelism 10] [--only fleet|scale] [--keep-lab]
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,7 +18,7 @@ import { writeAnsibleInventory, writeFleetInventory } from "./fleet.js";
 import { ensureGnuTime, measure, writeJson, type Measurement } from "./measure.js";
 import { writeReport } from "./report.js";
 import { scale } from "./scale.js";
-import { ANSIBLE, BIN, cdktfArgv, cdktfProject, LAB_INSTANCE, REPO, RESULTS, toolEnv, WORK } from "./workspace.js";
+import { ANSIBLE, BIN, cdktfArgv, cdktfProject, closeMasters, LAB_INSTANCE, REPO, RESULTS, toolEnv, WORK } from "./workspace.js";
 import { acceptedConnections, enableSshdLog, restoreSshd } from "./sshd.js";
 import { stepProfile, taskProfile, type StepProfile } from "./profile.js";
 
@@ -188,12 +188,6 @@ async function fleetSize(lab: Lab, all: InventoryHost[], n: number, results: Res
 }
 
 /** Checks on every Mac (as root, through the lab, outside the timings) that the tool did the job. */
-/** Asks every ControlMaster with a socket in dir to exit. */
-async function closeMasters(dir: string): Promise<void> {
-  const sockets = existsSync(dir) ? readdirSync(dir) : [];
-  await Promise.all(sockets.map((s) => execa("ssh", ["-o", `ControlPath=${join(dir, s)}`, "-O", "exit", "x"], { reject: false })));
-}
-
 async function verify(lab: Lab, hosts: InventoryHost[], state: "deployed" | "changed" | "absent"): Promise<void> {
   const limit = pLimit(8);
   const script =

@@ -1,7 +1,8 @@
 /** Paths and cdktf project folders shared by the benchmark's parts. */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { execa } from "execa";
 import { writeJson } from "./measure.js";
 
 export const REPO = fileURLToPath(new URL("..", import.meta.url));
@@ -29,3 +30,8 @@ export const cdktfArgv = (command: string, stack: string, dir: string, extra: st
   join(BIN, "cdktf"), command, stack, "--output", join(dir, "cdktf.out"), ...extra,
 ];
 
+/** Asks every ControlMaster with a socket in dir to exit. */
+export async function closeMasters(dir: string): Promise<void> {
+  const sockets = existsSync(dir) ? readdirSync(dir) : [];
+  await Promise.all(sockets.map((s) => execa("ssh", ["-o", `ControlPath=${join(dir, s)}`, "-O", "exit", "x"], { reject: false })));
+}
