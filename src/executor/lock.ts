@@ -6,12 +6,13 @@
  *
  * While it holds the lock, the same process runs the step's root commands for us: each argv and
  * its stdin travel as length-prefixed bytes over its stdin and are exec'd directly (no shell), and
- * the exit code, stdout and stderr come back the same way. A command through it costs a fork and
- * an exec on the Mac instead of an SSH session, a login shell and a sudo each. A command running
+ * the exit code, stdout and stderr come back the same way; one that needs a pty (Postfix shows its
+ * errors only on a tty) runs under the Mac's `script`. A command through it costs a fork and an
+ * exec or two on the Mac instead of an SSH session, a login shell and a sudo each. A command running
  * when our side goes away is left to finish (it may be changing the Mac), and the silence counted
  * from then: the lock outlives it by HOLD_TIMEOUT_S.
  */
-import type { RunOptions, RunResult, Session, Transport } from "../transport/index.js";
+import { fromPty, type RunOptions, type RunResult, type Session, type Transport } from "../transport/transport.js";
 
 export const LOCK_PATH = "/var/run/cdktf-mac-postfix.lock";
 
@@ -75,7 +76,7 @@ export async function withMacLock<T>(transport: Transport, fn: (locked: Transpor
   }
 }
 
-/** Root commands go to the lock holder, one at a time; the rest (pty, login user) to the transport. */
+/** Root commands go to the lock holder, one at a time; the login user's to the transport. */
 class LockHolderTransport implements Transport {
   readonly description: string;
   private readonly replies = new ReplyReader();
@@ -92,11 +93,17 @@ class LockHolderTransport implements Transport {
     session.ended.then(ended, (error: Error) => ended(error.message));
   }
 
-  run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-    if (!options.root || options.pty) return this.transport.run(argv, options);
-    const request = this.queue.then(() => this.request(argv, options.stdin ?? ""));
+  async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    if (!options.root) return this.transport.run(argv, options);
+    const command = options.pty ? this.transport.ptyCommand(argv) : argv;
+    const request = this.queue.then(() => this.request(command, options.stdin ?? ""));
     this.queue = request.catch(() => undefined);
-    return request;
+    const result = await request;
+    return options.pty ? { exitCode: result.exitCode, stdout: fromPty(result.stdout), stderr: fromPty(result.stderr) } : result;
+  }
+
+  ptyCommand(argv: readonly string[]): string[] {
+    return this.transport.ptyCommand(argv);
   }
 
   open(argv: readonly string[], options?: { readonly root?: boolean }): Session {

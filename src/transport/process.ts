@@ -2,10 +2,9 @@
 import { execa } from "execa";
 import type { RunResult, Session } from "./transport.js";
 
-export async function runProcess(file: string, args: readonly string[], stdin?: string, env?: Record<string, string>): Promise<RunResult> {
+export async function runProcess(file: string, args: readonly string[], stdin?: string): Promise<RunResult> {
   const result = await execa(file, args, {
     reject: false,
-    ...(env ? { env } : {}),
     stripFinalNewline: false,
     ...(stdin === undefined ? { stdin: "ignore" as const } : { input: stdin }),
   });

@@ -1,4 +1,5 @@
 /** How the executor reaches a Mac: run one argv there, locally or over SSH. */
+import { quoteCommand } from "./shell-quote.js";
 
 export interface RunOptions {
   /** Run as root (prefixed with `sudo -n --` when the login user is not root). */
@@ -37,6 +38,11 @@ export interface Transport {
   readonly description: string;
   /** Runs argv on the Mac. Never throws on a non-zero exit; throws only if it could not run at all. */
   run(argv: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /**
+   * The argv that runs argv under a fresh pty on the Mac, for a process already there to exec
+   * (the Mac lock's holder): `script` as the Mac's platform takes it.
+   */
+  ptyCommand(argv: readonly string[]): string[];
   /** Starts argv on the Mac with stdin held open until `close()`. */
   open(argv: readonly string[], options?: { readonly root?: boolean }): Session;
   /** Releases what the transport holds (the SSH master connection). Idempotent. */
@@ -46,6 +52,15 @@ export interface Transport {
 /** The argv prefix that gives root: none when already root. */
 export function privilege(root: boolean | undefined, needsSudo: boolean): string[] {
   return root && needsSudo ? ["sudo", "-n", "--"] : [];
+}
+
+/**
+ * `script` running argv under a fresh pty, exiting with its status. BSD script (macOS) takes the
+ * argv directly; util-linux script takes one command line for $SHELL -c, built by the audited
+ * quoting function, with SHELL set to the POSIX sh that quoting is for.
+ */
+export function scriptCommand(argv: readonly string[], platform: NodeJS.Platform): string[] {
+  return platform === "darwin" ? ["script", "-q", "/dev/null", ...argv] : ["env", "SHELL=/bin/sh", "script", "-qec", quoteCommand(argv), "/dev/null"];
 }
 
 /** Output captured through a pty has CRLF line ends; callers see plain lines. */

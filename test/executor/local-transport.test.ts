@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { existsSync, rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { LocalTransport, ptyArgs } from "../../src/transport/local.js";
+import { LocalTransport } from "../../src/transport/local.js";
+import { scriptCommand } from "../../src/transport/transport.js";
 import { CANARY, ECHO_ARGV, HOSTILE } from "./hostile.js";
 
 const local = new LocalTransport(false);
@@ -51,9 +52,9 @@ describe("local transport", () => {
     assert.match(tty.stdout, /postmulti: fatal: No matching instances/);
   });
 
-  it("uses BSD script's argv form on macOS", () => {
-    assert.deepEqual(ptyArgs(["postfix", "check"], "darwin"), ["-q", "/dev/null", "postfix", "check"]);
-    assert.deepEqual(ptyArgs(["postfix", "it's"], "linux"), ["-qec", "'postfix' 'it'\\''s'", "/dev/null"]);
+  it("uses BSD script's argv form on macOS, one sh line for util-linux script elsewhere", () => {
+    assert.deepEqual(scriptCommand(["postfix", "check"], "darwin"), ["script", "-q", "/dev/null", "postfix", "check"]);
+    assert.deepEqual(scriptCommand(["postfix", "it's"], "linux"), ["env", "SHELL=/bin/sh", "script", "-qec", "'postfix' 'it'\\''s'", "/dev/null"]);
   });
 
   it("prefixes sudo -n -- for root when asked to, and not otherwise", async () => {

@@ -60,11 +60,21 @@ describe("the Mac lock's holder runs the step's root commands", () => {
     }
   });
 
-  it("passes commands that need a pty or the login user to the transport itself", async () => {
+  it("runs a root command that needs a pty under script, argv verbatim and exit code kept; the login user's commands go to the transport", async () => {
     await withMacLock(local, async (locked) => {
-      const tty = await locked.run(["sh", "-c", "test -t 2 && echo tty"], { root: true, pty: true });
-      assert.match(tty.stdout, /tty/);
-      assert.equal((await locked.run(["sh", "-c", "test -t 0 || echo no-tty"])).stdout, "no-tty\n");
+      const values = HOSTILE.filter((v) => v.length < 1000);
+      const echoed = await locked.run([...ECHO_ARGV, ...values], { root: true, pty: true });
+      assert.equal(echoed.exitCode, 0, echoed.stdout);
+      assert.deepEqual(JSON.parse(echoed.stdout), values);
+      // The programs above the command, nearest first (util-linux script runs it through sh -c).
+      const ancestors = 'p=$PPID; while [ "$p" -gt 1 ]; do cat /proc/$p/comm; p=$(cut -d" " -f4 /proc/$p/stat); done';
+      const above = (stdout: string) => stdout.split("\n").filter((name) => name && name !== "sh");
+      const tty = await locked.run(["sh", "-c", `test -t 2 && echo tty >&2; ${ancestors}; exit 5`], { root: true, pty: true });
+      assert.equal(tty.exitCode, 5);
+      assert.deepEqual(above(tty.stdout).slice(0, 3), ["tty", "script", "perl"]);
+      assert.deepEqual(above((await locked.run(["sh", "-c", ancestors], { root: true })).stdout).slice(0, 1), ["perl"]);
+      const user = await locked.run(["sh", "-c", `test -t 0 || echo no-tty; ${ancestors}`]);
+      assert.deepEqual(above(user.stdout).slice(0, 2), ["no-tty", "node"]);
     });
   });
 });

@@ -5,6 +5,7 @@ import { after, before, describe, test } from "node:test";
 import { execa } from "execa";
 import plist from "plist";
 import { Lab, type InventoryHost } from "./lab.js";
+import { CANARY, HOSTILE } from "../executor/hostile.js";
 
 const lab = new Lab({ instance: "t" });
 let macs: InventoryHost[];
@@ -101,6 +102,17 @@ describe("simulated Mac lab", { timeout: 150_000 }, () => {
     assert.equal((await lab.exec("mac1", ["test", "-d", "/var/db/com.apple.xpc.launchd"])).exitCode, 0);
     assert.equal(await out(lab.exec("mac1", ["readlink", "/private/etc"], { reject: true })), "../etc");
     assert.match(await out(lab.exec("mac1", ["sw_vers", "-productVersion"], { reject: true })), /^14\./);
+  });
+
+  test("script takes macOS's argv form: the command's arguments verbatim under a fresh pty, its exit code kept", async () => {
+    const values = HOSTILE.filter((v) => v.length < 1000);
+    const echo = ["perl", "-e", 'print join("\\0", -t STDERR ? "tty" : "no tty", @ARGV, "end")', "--", ...values];
+    const r = await lab.exec("mac1", ["script", "-q", "/dev/null", ...echo]);
+    assert.equal(r.exitCode, 0, String(r.stderr));
+    // The pty turns each \n into \r\n on the way out.
+    assert.deepEqual(String(r.stdout).split("\0"), ["tty", ...values.map((v) => v.replaceAll("\n", "\r\n")), "end"]);
+    assert.equal((await lab.exec("mac1", ["script", "-q", "/dev/null", "sh", "-c", "exit 7"])).exitCode, 7);
+    assert.notEqual((await lab.exec("mac1", ["test", "-e", CANARY])).exitCode, 0, "a hostile argument was run by a shell");
   });
 
   test("Postfix is at the macOS paths with Apple's defaults, the primary not listening", async () => {

@@ -1,4 +1,4 @@
-// Installs the simulated Mac's userland (launchd, launchctl, loginwindow, defaults, sw_vers) into a root folder.
+// Installs the simulated Mac's userland (launchd, launchctl, loginwindow, defaults, sw_vers, script) into a root folder.
 import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,6 +23,12 @@ const entries = {
 
 /** launchctl is a perl client (launchctl.pl); /bin/launchctl works through Debian's /bin → /usr/bin. */
 export const LAUNCHCTL_PATH = "usr/bin/launchctl";
+/**
+ * script(1) with macOS's arguments (../macos/script.pl), over Debian's util-linux script, which the
+ * Mac's /usr/bin/script hides and which is kept here.
+ */
+const SCRIPT_PATH = "usr/bin/script";
+const UTIL_LINUX_SCRIPT_PATH = `${MACLAB_LIBEXEC.slice(1)}/util-linux-script`;
 
 /** Wrapper scripts: path inside the root → bundle name. */
 const wrappers: Record<string, keyof typeof entries> = {
@@ -46,8 +52,14 @@ export async function installMacUserland(rootDir: string): Promise<void> {
     banner: { js: 'import { createRequire as __maclabRequire } from "node:module"; const require = __maclabRequire(import.meta.url);' },
   });
   mkdirSync(join(rootDir, "usr/bin"), { recursive: true });
-  copyFileSync(join(here, "launchctl.pl"), join(rootDir, LAUNCHCTL_PATH));
-  chmodSync(join(rootDir, LAUNCHCTL_PATH), 0o755);
+  for (const [from, to] of [
+    [join(here, "launchctl.pl"), LAUNCHCTL_PATH],
+    [join(here, "../macos/script.pl"), SCRIPT_PATH],
+    ["/usr/bin/script", UTIL_LINUX_SCRIPT_PATH],
+  ] as const) {
+    copyFileSync(from, join(rootDir, to));
+    chmodSync(join(rootDir, to), 0o755);
+  }
   for (const [path, entry] of Object.entries(wrappers)) {
     const file = join(rootDir, path);
     mkdirSync(dirname(file), { recursive: true });
