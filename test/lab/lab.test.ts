@@ -104,7 +104,7 @@ describe("simulated Mac lab", { timeout: 150_000 }, () => {
     assert.match(await out(lab.exec("mac1", ["sw_vers", "-productVersion"], { reject: true })), /^14\./);
   });
 
-  test("script takes macOS's argv form: the command's arguments verbatim under a fresh pty, its exit code kept", async () => {
+  test("script takes macOS's argv form: the command's arguments verbatim under a fresh pty, its exit code kept; util-linux's form passes through", async () => {
     const values = HOSTILE.filter((v) => v.length < 1000);
     const echo = ["perl", "-e", 'print join("\\0", -t STDERR ? "tty" : "no tty", @ARGV, "end")', "--", ...values];
     const r = await lab.exec("mac1", ["script", "-q", "/dev/null", ...echo]);
@@ -113,6 +113,8 @@ describe("simulated Mac lab", { timeout: 150_000 }, () => {
     assert.deepEqual(String(r.stdout).split("\0"), ["tty", ...values.map((v) => v.replaceAll("\n", "\r\n")), "end"]);
     assert.equal((await lab.exec("mac1", ["script", "-q", "/dev/null", "sh", "-c", "exit 7"])).exitCode, 7);
     assert.notEqual((await lab.exec("mac1", ["test", "-e", CANARY])).exitCode, 0, "a hostile argument was run by a shell");
+    // util-linux's form, which the library's local transport uses where it sees Linux, passes through.
+    assert.equal((await lab.exec("mac1", ["script", "-qec", "test -t 2 && exit 4", "/dev/null"])).exitCode, 4);
   });
 
   test("Postfix is at the macOS paths with Apple's defaults, the primary not listening", async () => {

@@ -3,8 +3,13 @@
 # under a fresh pty, exiting with the command's status. The lab's stand-in: Debian's util-linux
 # script takes one command line for $SHELL -c instead, so each argument is quoted for /bin/sh here
 # (POSIX single quotes, ' as '\''). Only -q of BSD's options is taken: the executor uses no other.
+# util-linux's own form (`-c LINE`, which BSD lacks) passes straight through, for programs that see
+# Linux inside the Mac (the library's local transport, run on a lab Mac, takes process.platform).
 use strict;
 use warnings;
+
+my $util_linux = "/usr/local/libexec/maclab/util-linux-script";
+exec { $util_linux } "script", @ARGV or die "script: $util_linux: $!\n" if @ARGV && $ARGV[0] =~ /^-[A-Za-z]*c/;
 
 my $quiet = 0;
 while (@ARGV && $ARGV[0] =~ /^-/) {
@@ -18,5 +23,4 @@ my $file = @ARGV ? shift @ARGV : "typescript";
 my @command = @ARGV ? @ARGV : ($ENV{SHELL} || "/bin/sh");
 my $line = join " ", map { (my $quoted = $_) =~ s/'/'\\''/g; "'$quoted'" } @command;
 $ENV{SHELL} = "/bin/sh";
-exec { "/usr/local/libexec/maclab/util-linux-script" } "script", ($quiet ? "-q" : ()), "-e", "-c", $line, $file
-  or die "script: util-linux script: $!\n";
+exec { $util_linux } "script", ($quiet ? "-q" : ()), "-e", "-c", $line, $file or die "script: $util_linux: $!\n";
