@@ -86,7 +86,10 @@ try {
     samples.set(key, (samples.get(key) ?? 0) + 1);
   }
   const runs = new Map<string, number>();
-  for (const [pid, { comm }] of processes) runs.set(label(comm, pid), (runs.get(label(comm, pid)) ?? 0) + 1);
+  for (const [pid, { comm }] of processes) {
+    const key = label(comm, pid);
+    runs.set(key, (runs.get(key) ?? 0) + 1);
+  }
 
   const all = [...samples.values()].reduce((a, b) => a + b, 0);
   const rows = [...samples].sort((a, b) => b[1] - a[1]).filter(([, n]) => n / all >= 0.002);
@@ -95,7 +98,8 @@ try {
   console.log("| program | share of samples | ≈ CPU s | processes ended |\n|---|---:|---:|---:|");
   for (const [key, n] of rows) console.log(`| ${key} | ${((100 * n) / all).toFixed(1)} % | ${(n / FREQUENCY).toFixed(1)} | ${runs.get(key) ?? ""} |`);
 } finally {
-  await execa(cdktfArgv("destroy", "fleet", dir, tfp)[0]!, cdktfArgv("destroy", "fleet", dir, tfp).slice(1), { cwd: dir, env: { ...process.env, ...env }, reject: false });
+  const [cdktf, ...destroy] = cdktfArgv("destroy", "fleet", dir, tfp);
+  await execa(cdktf!, destroy, { cwd: dir, env: { ...process.env, ...env }, reject: false });
   await closeMasters(controlFolderPath());
   await lab.down();
 }

@@ -12,7 +12,7 @@
  * when our side goes away is left to finish (it may be changing the Mac), and the silence counted
  * from then: the lock outlives it by HOLD_TIMEOUT_S.
  */
-import { fromPty, type RunOptions, type RunResult, type Session, type Transport } from "../transport/transport.js";
+import { fromPtyResult, type RunOptions, type RunResult, type Session, type Transport } from "../transport/transport.js";
 
 export const LOCK_PATH = "/var/run/cdktf-mac-postfix.lock";
 
@@ -99,7 +99,7 @@ class LockHolderTransport implements Transport {
     const request = this.queue.then(() => this.request(command, options.stdin ?? ""));
     this.queue = request.catch(() => undefined);
     const result = await request;
-    return options.pty ? { exitCode: result.exitCode, stdout: fromPty(result.stdout), stderr: fromPty(result.stderr) } : result;
+    return options.pty ? fromPtyResult(result) : result;
   }
 
   ptyCommand(argv: readonly string[]): string[] {

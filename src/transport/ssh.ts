@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { quoteCommand } from "./shell-quote.js";
 import { exitedWith, runProcess, startSession } from "./process.js";
-import { fromPty, privilege, scriptCommand, type RunOptions, type RunResult, type Session, type Transport } from "./transport.js";
+import { fromPtyResult, privilege, scriptCommand, type RunOptions, type RunResult, type Session, type Transport } from "./transport.js";
 
 /** The spec's SSH connection, without its transport tag. */
 export type SshTarget = Omit<Extract<Connection, { transport: "ssh" }>, "transport">;
@@ -181,7 +181,7 @@ export class SshTransport implements Transport {
     const { controlPath, target } = await this.connect();
     const result = await runProcess("ssh", sessionArgs(target, controlPath, remote, options.pty ?? false), options.stdin);
     if (result.exitCode === 255) throw new Error(this.failure(result.stderr));
-    return options.pty ? { exitCode: result.exitCode, stdout: fromPty(result.stdout), stderr: fromPty(result.stderr) } : result;
+    return options.pty ? fromPtyResult(result) : result;
   }
 
   /** The far end is a Mac: BSD script. */

@@ -67,3 +67,8 @@ export function scriptCommand(argv: readonly string[], platform: NodeJS.Platform
 export function fromPty(text: string): string {
   return text.replaceAll("\r\n", "\n").replaceAll("\r", "");
 }
+
+/** A result captured through a pty, both streams with plain lines. */
+export function fromPtyResult(result: RunResult): RunResult {
+  return { exitCode: result.exitCode, stdout: fromPty(result.stdout), stderr: fromPty(result.stderr) };
+}
