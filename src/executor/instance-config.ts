@@ -7,7 +7,7 @@ import type { InstanceConfigStep } from "../spec.js";
 import type { StepContext } from "./context.js";
 import { readFile, removeFile, writeFileAtomic } from "./files.js";
 import { sleep } from "./launchctl.js";
-import { coolDown, explicitSettings, findInstance, masterPid, masterRunning, stopMaster } from "./postfix.js";
+import { coolDown, explicitSettings, findInstance, masterPidFile, masterRunning, readPidFile, stopMaster } from "./postfix.js";
 
 /** Which keys we manage, kept beside main.cf so a setting dropped from the spec is reverted. */
 export const LEDGER_NAME = ".mac-postfix-managed.json";
@@ -117,7 +117,8 @@ async function activate(ctx: StepContext, dir: string, restart: boolean, previou
   };
   if (await masterRunning(ctx, dir)) {
     if (restart) {
-      const pid = await masterPid(ctx, dir);
+      // master runs (just asked): read its PID without asking `postfix status` again.
+      const pid = await readPidFile(ctx, await masterPidFile(ctx, dir));
       const stopped = pid === null || (await stopMaster(ctx, dir, pid));
       const started = stopped ? await startAgain(ctx, dir) : { ok: false, text: `master (pid ${pid}) still runs 10 s after SIGTERM` };
       if (!started.ok) {

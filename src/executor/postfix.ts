@@ -78,18 +78,22 @@ export async function masterRunning(ctx: StepContext, configDirectory: string): 
   return result.exitCode === 0;
 }
 
-/** The running master's PID (from `<queue_directory>/pid/master.pid`), or null when master does not run. */
-export async function masterPid(ctx: StepContext, configDirectory: string): Promise<number | null> {
+/**
+ * The running master's PID, or null when master does not run. `pidFile` (from masterPidFile) spares
+ * a caller that polls one postconf per poll.
+ */
+export async function masterPid(ctx: StepContext, configDirectory: string, pidFile?: string): Promise<number | null> {
   if (!(await masterRunning(ctx, configDirectory))) return null;
-  return readPidFile(ctx, await masterPidFile(ctx, configDirectory));
+  return readPidFile(ctx, pidFile ?? (await masterPidFile(ctx, configDirectory)));
 }
 
-/** Where master writes its PID when it starts. */
-async function masterPidFile(ctx: StepContext, configDirectory: string): Promise<string> {
+/** Where master writes its PID when it starts: `<queue_directory>/pid/master.pid`. */
+export async function masterPidFile(ctx: StepContext, configDirectory: string): Promise<string> {
   return `${await settingValue(ctx, configDirectory, "queue_directory")}/pid/master.pid`;
 }
 
-async function readPidFile(ctx: StepContext, path: string): Promise<number | null> {
+/** The PID a pid file holds, or null when it is missing or holds none. */
+export async function readPidFile(ctx: StepContext, path: string): Promise<number | null> {
   const result = await ctx.run(["cat", "--", path], { root: true });
   const pid = Number(result.stdout.trim());
   return result.exitCode === 0 && Number.isInteger(pid) && pid > 0 ? pid : null;

@@ -6,7 +6,7 @@
 import type { ReadinessStep } from "../spec.js";
 import type { StepContext } from "./context.js";
 import { domainExists, domainTarget, jobState, sleep } from "./launchctl.js";
-import { masterPid, masterRunning, stopMaster } from "./postfix.js";
+import { masterPid, masterPidFile, masterRunning, stopMaster } from "./postfix.js";
 import { smtpGreeting } from "./smtp.js";
 
 const READY_TIMEOUT_MS = 60_000;
@@ -53,10 +53,11 @@ export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Pro
   // says the instance runs.
   let strayFirstSeen: number | undefined;
   let strayStopped = false;
+  const pidFile = spec.expectRunning ? await masterPidFile(ctx, dir) : undefined;
   const job = await waitFor(`job ${service} ${spec.expectRunning ? `running as the master of ${dir}` : "loaded"}`, async () => {
     const state = await jobState(ctx, service);
     if (!state || !spec.expectRunning) return state ?? false;
-    const master = await masterPid(ctx, dir);
+    const master = await masterPid(ctx, dir, pidFile);
     const supervised = master !== null && state.pid !== null && (await startedByJob(ctx, master, state.pid));
     if (state.state === "running" && supervised) return state;
     // Still seen a second later, so that a master launchd is just starting is not taken for a stray one.
@@ -70,25 +71,27 @@ export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Pro
     return false;
   });
   ctx.log(`confirm job ${service} ${job.state ?? "loaded"}${job.pid ? ` (pid ${job.pid})` : ""}`, false);
-  let starts = 1;
-  let lastStart = Date.now();
-  await waitFor(`postfix -c ${dir} status${spec.expectRunning ? "" : ` once the start job ${service} has ended`}`, async () => {
-    if (spec.expectRunning) return masterRunning(ctx, dir);
-    // While `postfix start` runs, its master already holds the lock (`status` says running) and may
-    // yet die in its initialization, say when it cannot bind a port: judge only once the start ended.
-    const state = await jobState(ctx, service);
-    if (state?.pid != null) return false;
-    if (await masterRunning(ctx, dir)) return true;
-    const ended = state !== null && state.lastExitCode !== null;
-    if (!ended || Date.now() - lastStart < ONE_SHOT_RESTART_MS) return false;
-    const how = `its run ended with exit code ${state.lastExitCode} and master is not running`;
-    if (starts >= ONE_SHOT_STARTS) throw new GiveUp(`job ${service} started ${starts} times; ${how}; Postfix's reason is in the Mac's system log`);
-    await ctx.must("launchctl kickstart", [ctx.paths.launchctl, "kickstart", service]);
-    starts++;
-    lastStart = Date.now();
-    ctx.log(`start job ${service} again (${how})`, true);
-    return false;
-  });
+  // Supervised, masterPid above has just seen `postfix status` succeed: nothing more to wait for.
+  if (!spec.expectRunning) {
+    let starts = 1;
+    let lastStart = Date.now();
+    await waitFor(`postfix -c ${dir} status once the start job ${service} has ended`, async () => {
+      // While `postfix start` runs, its master already holds the lock (`status` says running) and may
+      // yet die in its initialization, say when it cannot bind a port: judge only once the start ended.
+      const state = await jobState(ctx, service);
+      if (state?.pid != null) return false;
+      if (await masterRunning(ctx, dir)) return true;
+      const ended = state !== null && state.lastExitCode !== null;
+      if (!ended || Date.now() - lastStart < ONE_SHOT_RESTART_MS) return false;
+      const how = `its run ended with exit code ${state.lastExitCode} and master is not running`;
+      if (starts >= ONE_SHOT_STARTS) throw new GiveUp(`job ${service} started ${starts} times; ${how}; Postfix's reason is in the Mac's system log`);
+      await ctx.must("launchctl kickstart", [ctx.paths.launchctl, "kickstart", service]);
+      starts++;
+      lastStart = Date.now();
+      ctx.log(`start job ${service} again (${how})`, true);
+      return false;
+    });
+  }
   ctx.log("confirm postfix status", false);
   if (spec.smtp) {
     const { address, port } = spec.smtp;
