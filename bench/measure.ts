@@ -29,13 +29,24 @@ export interface Measurement {
 const CPUACCT = "/sys/fs/cgroup/cpuacct";
 let counter = 0;
 
-/** Installs GNU time when it is missing (Debian package `time`), non-interactively. */
-export async function ensureGnuTime(): Promise<void> {
-  const ok = await execa("/usr/bin/time", ["-v", "true"], { reject: false }).catch(() => undefined);
-  if (ok?.exitCode === 0) return;
+/**
+ * Installs, non-interactively, the Debian packages the benchmark needs that the machine lacks: GNU
+ * time (the measurements) and Ansible (the peer; without it every Ansible run would exit 127).
+ */
+export async function ensureBenchPackages(): Promise<void> {
+  const needed: [string, string[], string][] = [
+    ["/usr/bin/time", ["-v", "true"], "time"],
+    ["ansible-playbook", ["--version"], "ansible"],
+  ];
+  const missing: string[] = [];
+  for (const [command, argv, pkg] of needed) {
+    const ok = await execa(command, argv, { reject: false }).catch(() => undefined);
+    if (ok?.exitCode !== 0) missing.push(pkg);
+  }
+  if (missing.length === 0) return;
   const env = { DEBIAN_FRONTEND: "noninteractive" };
   await execa("apt-get", ["update", "-qq"], { env });
-  await execa("apt-get", ["install", "-y", "-qq", "time"], { env });
+  await execa("apt-get", ["install", "-y", "-qq", ...missing], { env });
 }
 
 const pids = (group: string) => readFileSync(join(group, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);

@@ -15,7 +15,7 @@ import pLimit from "p-limit";
 import { Lab, type InventoryHost } from "../test/lab/lab.js";
 import { controlFolderPath } from "../lib/transport/ssh.js";
 import { writeAnsibleInventory, writeFleetInventory } from "./fleet.js";
-import { ensureGnuTime, measure, writeJson, type Measurement } from "./measure.js";
+import { ensureBenchPackages, measure, writeJson, type Measurement } from "./measure.js";
 import { writeReport } from "./report.js";
 import { scale } from "./scale.js";
 import { ANSIBLE, BIN, cdktfArgv, cdktfProject, closeMasters, LAB_INSTANCE, REPO, RESULTS, toolEnv, WORK } from "./workspace.js";
@@ -203,7 +203,7 @@ async function verify(lab: Lab, hosts: InventoryHost[], state: "deployed" | "cha
 }
 
 async function main(): Promise<void> {
-  await ensureGnuTime();
+  await ensureBenchPackages();
   mkdirSync(RESULTS, { recursive: true });
   mkdirSync(WORK, { recursive: true });
   const file = join(RESULTS, "results.json");
