@@ -118,8 +118,9 @@ async function activate(ctx: StepContext, dir: string, restart: boolean, previou
   if (await masterRunning(ctx, dir)) {
     if (restart) {
       // master runs (just asked): read its PID without asking `postfix status` again.
-      const pid = await readPidFile(ctx, await masterPidFile(ctx, dir));
-      const stopped = pid === null || (await stopMaster(ctx, dir, pid));
+      const pidFile = await masterPidFile(ctx, dir);
+      const pid = await readPidFile(ctx, pidFile);
+      const stopped = pid === null || (await stopMaster(ctx, dir, pid, pidFile));
       const started = stopped ? await startAgain(ctx, dir) : { ok: false, text: `master (pid ${pid}) still runs 10 s after SIGTERM` };
       if (!started.ok) {
         await putBack();

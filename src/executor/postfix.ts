@@ -78,16 +78,16 @@ export async function masterRunning(ctx: StepContext, configDirectory: string): 
   return result.exitCode === 0;
 }
 
-/**
- * The running master's PID, or null when master does not run. `pidFile` (from masterPidFile) spares
- * a caller that polls one postconf per poll.
- */
-export async function masterPid(ctx: StepContext, configDirectory: string, pidFile?: string): Promise<number | null> {
+/** The running master's PID, or null when master does not run. `pidFile`: from masterPidFile. */
+export async function masterPid(ctx: StepContext, configDirectory: string, pidFile: string): Promise<number | null> {
   if (!(await masterRunning(ctx, configDirectory))) return null;
-  return readPidFile(ctx, pidFile ?? (await masterPidFile(ctx, configDirectory)));
+  return readPidFile(ctx, pidFile);
 }
 
-/** Where master writes its PID when it starts: `<queue_directory>/pid/master.pid`. */
+/**
+ * Where master writes its PID when it starts: `<queue_directory>/pid/master.pid`. It costs a
+ * postconf: a step asks once and passes it on.
+ */
 export async function masterPidFile(ctx: StepContext, configDirectory: string): Promise<string> {
   return `${await settingValue(ctx, configDirectory, "queue_directory")}/pid/master.pid`;
 }
@@ -105,10 +105,9 @@ export async function readPidFile(ctx: StepContext, path: string): Promise<numbe
  * instance's lock, and launchd starts a KeepAlive master again as soon as one exits (at once when it
  * ran longer than ThrottleInterval). When launchd's new master takes the lock first, `postfix stop`
  * waits 5 s, says "stopping the Postfix mail system with force" and exits 1 (its awk's `exit 0`
- * runs the END rule's `exit 1`, so the kill never happens).
+ * runs the END rule's `exit 1`, so the kill never happens). `pidFile`: from masterPidFile.
  */
-export async function stopMaster(ctx: StepContext, configDirectory: string, pid: number): Promise<boolean> {
-  const pidFile = await masterPidFile(ctx, configDirectory);
+export async function stopMaster(ctx: StepContext, configDirectory: string, pid: number, pidFile: string): Promise<boolean> {
   await ctx.run(["kill", "-TERM", String(pid)], { root: true });
   for (let i = 0; i < 20; i++) {
     if (!(await masterRunning(ctx, configDirectory)) || (await readPidFile(ctx, pidFile)) !== pid) return true;

@@ -53,10 +53,11 @@ export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Pro
   // says the instance runs.
   let strayFirstSeen: number | undefined;
   let strayStopped = false;
-  const pidFile = spec.expectRunning ? await masterPidFile(ctx, dir) : undefined;
+  let pidFile: string | undefined;
   const job = await waitFor(`job ${service} ${spec.expectRunning ? `running as the master of ${dir}` : "loaded"}`, async () => {
     const state = await jobState(ctx, service);
     if (!state || !spec.expectRunning) return state ?? false;
+    pidFile ??= await masterPidFile(ctx, dir);
     const master = await masterPid(ctx, dir, pidFile);
     const supervised = master !== null && state.pid !== null && (await startedByJob(ctx, master, state.pid));
     if (state.state === "running" && supervised) return state;
@@ -65,7 +66,7 @@ export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Pro
     if (stray) strayFirstSeen ??= Date.now();
     if (stray && !strayStopped && Date.now() - strayFirstSeen! >= 1_000) {
       strayStopped = true;
-      if (!(await stopMaster(ctx, dir, master))) throw new GiveUp(`master pid ${master} runs outside ${service} and still runs 10 s after SIGTERM`);
+      if (!(await stopMaster(ctx, dir, master, pidFile))) throw new GiveUp(`master pid ${master} runs outside ${service} and still runs 10 s after SIGTERM`);
       ctx.log(`stop master pid ${master}, which runs outside ${service}`, true);
     }
     return false;
