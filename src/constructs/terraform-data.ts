@@ -56,6 +56,18 @@ export class TerraformData extends TerraformResource {
     }
   }
 
+  /**
+   * cdktf's metadata minus the construct path. For each line of Terraform's output, the cdktf CLI
+   * looks for a resource address of the stack in it to append that resource's path, building a
+   * regular expression per resource: its CPU time grows with lines times resources, and a
+   * 1,000-Mac fleet in one stack spent most of a no-op `cdktf diff` there (BENCHMARKS.md). A
+   * step's output already names its Mac and step, and its input names its construct.
+   */
+  protected override get constructNodeMetadata(): Record<string, unknown> {
+    const { path: _path, ...metadata } = super.constructNodeMetadata.metadata as Record<string, unknown>;
+    return { metadata };
+  }
+
   protected override synthesizeAttributes(): Record<string, unknown> {
     return { input: this.config.input, triggers_replace: hashMapper(anyToTerraform)(this.config.triggersReplace) };
   }

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Testing, type TerraformStack } from "cdktf";
 import plist from "plist";
@@ -126,6 +128,14 @@ describe("PostfixInputInstance", () => {
     assert.equal(construct.configDirectory, "/etc/postfix-in");
     assert.equal(construct.label, "org.postfix.in");
     assert.equal(construct.plistPath, "/Library/LaunchDaemons/org.postfix.in.plist");
+  });
+
+  it("leaves the construct path out of each step's metadata, so the cdktf CLI does not search every output line for it", () => {
+    const { stack } = input();
+    const written = JSON.parse(readFileSync(join(Testing.fullSynth(stack), "stacks", "stack", "cdk.tf.json"), "utf8"));
+    const steps = Object.entries<Record<string, any>>(written.resource.terraform_data);
+    assert.equal(steps.length, 5);
+    for (const [address, resource] of steps) assert.deepEqual(resource["//"], { metadata: { uniqueId: address } }, address);
   });
 
   it("runs the CLI without a shell: apply at create, destroy only for steps that undo something", () => {
