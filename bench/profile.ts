@@ -42,7 +42,8 @@ export function stepProfile(log: string): StepProfile {
   const firsts = new Map<string, number[]>();
   const push = (m: Map<string, number[]>, k: string, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
   for (const { t, text } of lines) {
-    const address = /((?:terraform_data|null_resource)\.\S+)/.exec(text)?.[1];
+    // The address alone: cdktf may append the construct path in parentheses, or nothing but ":".
+    const address = /((?:terraform_data|null_resource)\.[\w-]+)/.exec(text)?.[1];
     if (address === undefined) continue;
     if (/\(local-exec\): \[/.test(text) && !firstOutput.has(address)) firstOutput.set(address, t);
     const m = STEP.exec(text);
