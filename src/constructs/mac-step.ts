@@ -13,7 +13,7 @@ import type { Construct } from "constructs";
 import { specOnTheWire, STEP_ENV, type StepAction, type StepSpec } from "../spec.js";
 import { ValidationError } from "../validation.js";
 import type { MacHost, MacResourceType } from "./mac-host.js";
-import { TerraformData } from "./terraform-data.js";
+import { TerraformData, withoutConstructPath } from "./terraform-data.js";
 
 /** The step names used in addresses: `<addressPrefix>_<step>`. */
 export type MacStepName = "instance" | "config" | "job" | "readiness" | "queue_guard" | "logout_hook" | "sudo_rule";
@@ -99,6 +99,13 @@ export function validateAddressPrefix(where: string, value: unknown): string | u
   return value;
 }
 
+/** The null provider's resource, with the metadata TerraformData gives a step. */
+class StepNullResource extends NullResource {
+  protected override get constructNodeMetadata(): Record<string, unknown> {
+    return withoutConstructPath(super.constructNodeMetadata);
+  }
+}
+
 /** Creates the resource that carries one step. */
 export function macStep(scope: Construct, id: string, props: MacStepProps): TerraformResource {
   const { resourceType } = props.host;
@@ -117,7 +124,7 @@ export function macStep(scope: Construct, id: string, props: MacStepProps): Terr
     });
   } else {
     addNullProvider(scope);
-    resource = new NullResource(scope, id, {
+    resource = new StepNullResource(scope, id, {
       triggers: { spec },
       dependsOn: props.dependsOn,
       provisioners,

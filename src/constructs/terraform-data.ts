@@ -36,6 +36,19 @@ class TerraformVersionValidation implements IValidation {
   }
 }
 
+/**
+ * cdktf's resource metadata minus the construct path. For each line of Terraform's output, the
+ * cdktf CLI looks for the address of every resource whose metadata has a path, to append that
+ * path to the line, building a regular expression per resource: its CPU time grows with lines
+ * times resources: with it, a no-op `cdktf diff` of 1,000 Macs in one stack took 37 s instead of
+ * 21 (bench/results/notes.md). A step's output already names its Mac and step, and its input names
+ * its construct.
+ */
+export function withoutConstructPath(nodeMetadata: Record<string, unknown>): Record<string, unknown> {
+  const { path: _path, ...metadata } = nodeMetadata.metadata as Record<string, unknown>;
+  return { ...nodeMetadata, metadata };
+}
+
 const checkedStacks = new WeakSet<TerraformStack>();
 
 export class TerraformData extends TerraformResource {
@@ -56,16 +69,8 @@ export class TerraformData extends TerraformResource {
     }
   }
 
-  /**
-   * cdktf's metadata minus the construct path. For each line of Terraform's output, the cdktf CLI
-   * looks for a resource address of the stack in it to append that resource's path, building a
-   * regular expression per resource: its CPU time grows with lines times resources, and a
-   * 1,000-Mac fleet in one stack spent most of a no-op `cdktf diff` there (BENCHMARKS.md). A
-   * step's output already names its Mac and step, and its input names its construct.
-   */
   protected override get constructNodeMetadata(): Record<string, unknown> {
-    const { path: _path, ...metadata } = super.constructNodeMetadata.metadata as Record<string, unknown>;
-    return { metadata };
+    return withoutConstructPath(super.constructNodeMetadata);
   }
 
   protected override synthesizeAttributes(): Record<string, unknown> {

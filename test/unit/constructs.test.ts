@@ -1,6 +1,4 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Testing, type TerraformStack } from "cdktf";
 import plist from "plist";
@@ -23,7 +21,7 @@ import {
 } from "../../src/index.js";
 import { sudoersRule } from "../../src/executor/sudo-rule.js";
 import { MAC_DEFAULT_PATHS, specOnTheWire } from "../../src/spec.js";
-import { synth, warnings } from "./helpers.js";
+import { synth, warnings, writtenResources } from "./helpers.js";
 
 const SSH: MacHostProps = { ssh: { host: "mac1.lab", user: "admin", port: 22, identityFile: "/root/.ssh/lab_ed25519", knownHostsFile: "/root/.ssh/lab_known_hosts" } };
 
@@ -131,9 +129,7 @@ describe("PostfixInputInstance", () => {
   });
 
   it("leaves the construct path out of each step's metadata, so the cdktf CLI does not search every output line for it", () => {
-    const { stack } = input();
-    const written = JSON.parse(readFileSync(join(Testing.fullSynth(stack), "stacks", "stack", "cdk.tf.json"), "utf8"));
-    const steps = Object.entries<Record<string, any>>(written.resource.terraform_data);
+    const steps = Object.entries(writtenResources(input().stack).terraform_data!);
     assert.equal(steps.length, 5);
     for (const [address, resource] of steps) assert.deepEqual(resource["//"], { metadata: { uniqueId: address } }, address);
   });
@@ -486,6 +482,13 @@ describe("null_resource variant", () => {
       { "local-exec": { interpreter: ["node", CLI_PATH, "step"], command: "destroy", when: "destroy", environment: env } },
     ]);
     assert.deepEqual(steps.mac1_queue_guard!.depends_on, ["null_resource.mac1_job"]);
+  });
+
+  it("leaves the construct path out of each step's metadata, as terraform_data steps do", () => {
+    const { stack } = nullStack((stack, host) => new PostfixInputInstance(stack, "input", { host, addressPrefix: "mac1" }));
+    const steps = Object.entries(writtenResources(stack).null_resource!);
+    assert.equal(steps.length, 5);
+    for (const [address, resource] of steps) assert.deepEqual(resource["//"], { metadata: { uniqueId: address } }, address);
   });
 
   it("escapes template sequences inside the JSON string", () => {

@@ -1,5 +1,5 @@
 /** Shared helpers of the unit tests: synthesize a stack and read its resources. */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Testing, TerraformStack } from "cdktf";
@@ -23,6 +23,14 @@ export function synth(build: (stack: TerraformStack) => void): Synthesized {
     if (typeof resource.input === "string") resource.input = JSON.parse(resource.input);
   }
   return { json, stack, resources: parsed.resource ?? {}, provider: parsed.provider };
+}
+
+/**
+ * The stack's cdk.tf.json as `cdktf synth` writes it, `//` metadata included (Testing.synth strips
+ * it): resources by type, then logical id.
+ */
+export function writtenResources(stack: TerraformStack): Record<string, Record<string, Record<string, any>>> {
+  return JSON.parse(readFileSync(join(Testing.fullSynth(stack), "stacks", stack.node.id, "cdk.tf.json"), "utf8")).resource;
 }
 
 /** Warning messages that cdktf annotations attached to `construct` or below. */
