@@ -110,7 +110,7 @@ async function main(): Promise<number> {
   const deploy = await cdktf("deploy", inventoryFile);
   for (const target of targets) {
     // The readiness step (job running, 220 greeting) is the last of a Mac's steps.
-    const ready = new RegExp(`terraform_data\\.${segments.get(target.name)}_readiness \\([^)]*\\): Creation complete`).test(deploy.output);
+    const ready = new RegExp(`terraform_data\\.${segments.get(target.name)}_readiness(?: \\([^)]*\\))?: Creation complete`).test(deploy.output);
     rows.get(target.name)!.deploy = deploy.exitCode === 0 || ready ? "ok" : "failed";
   }
   if (deploy.exitCode !== 0) problems.push(`cdktf deploy exited ${deploy.exitCode}; the end of its log:\n${tail(deploy.output, 40)}`);

@@ -112,7 +112,7 @@ describe("faults", { concurrency: false, timeout: 900_000 }, () => {
     const running = startDeploy();
     // Kill the whole deploy (cdktf, terraform, mac-postfix, ssh) the moment main.cf on the Mac has changed:
     // postconf -e is done, and `postfix check` and the reload are still to come.
-    await running.waitFor(/mac1_config \(\S+\): Provisioning with 'local-exec'/);
+    await running.waitFor(/mac1_config(?: \([^)]*\))?: Provisioning with 'local-exec'/);
     await eventually("main.cf on mac1 to change", 60_000, async () => (await mainCf(mac1.name)).includes("v3-after-kill"));
     const killed = killTree(running.pid);
     const run = await running.done;
