@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { execa } from "execa";
 import { stringify } from "yaml";
 import { Lab, type InventoryHost } from "../lab/lab.js";
+export { touchedAddresses } from "../support/cdktf.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 const BIN = join(ROOT, "node_modules", ".bin");
@@ -112,13 +113,6 @@ export class CdktfProject {
     if (run.exitCode !== 0) throw new Error(`cdktf deploy failed (exit ${run.exitCode}):\n${run.output}`);
     return run.output;
   }
-}
-
-/** Resource addresses cdktf's output says were created or destroyed. */
-export function touchedAddresses(output: string): string[] {
-  const found = new Set<string>();
-  for (const match of output.matchAll(/\b((?:terraform_data|null_resource)\.[A-Za-z0-9_-]+)(?: \([^)]*\))?: (?:Creating|Destroying|Modifying)\.\.\./g)) found.add(match[1]!);
-  return [...found].sort();
 }
 
 /** The inventory entry of a lab Mac. */

@@ -10,6 +10,7 @@ import { execa, type ResultPromise } from "execa";
 import { Lab, type InventoryHost } from "../lab/lab.js";
 import { eventually, onMac } from "../support/mac.js";
 import { CANARY_PREFIX } from "./corpus.js";
+export { touchedAddresses } from "../support/cdktf.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 const BIN = join(ROOT, "node_modules", ".bin");
@@ -126,13 +127,6 @@ export function assertDeployed(run: CdktfRun, what = "cdktf"): void {
 /** The executor's log lines in cdktf's output: `[host] kind subject: action: changed|no change`. */
 export function stepLines(output: string): string[] {
   return [...output.matchAll(/\(local-exec\): (\[[^\]\n]+\] [^\n]*?: (?:changed|no change))\s*$/gm)].map((m) => m[1]!);
-}
-
-/** Resource addresses cdktf's output says were created, destroyed or changed. */
-export function touchedAddresses(output: string): string[] {
-  const found = new Set<string>();
-  for (const m of output.matchAll(/\b(terraform_data\.[A-Za-z0-9_-]+)(?: \([^)]*\))?: (?:Creating|Destroying|Modifying)\.\.\./g)) found.add(m[1]!);
-  return [...found].sort();
 }
 
 /** Inventory fields every lab Mac needs. */

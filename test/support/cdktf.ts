@@ -60,3 +60,10 @@ export async function cdktf(
 export function cdktfFailure(result: Result): string {
   return `cdktf exited ${result.exitCode}:\n${String(result.all).slice(-6000)}`;
 }
+
+/** Resource addresses cdktf's output says were created, destroyed or changed. */
+export function touchedAddresses(output: string): string[] {
+  const found = new Set<string>();
+  for (const match of output.matchAll(/\b((?:terraform_data|null_resource)\.[A-Za-z0-9_-]+)(?: \([^)]*\))?: (?:Creating|Destroying|Modifying)\.\.\./g)) found.add(match[1]!);
+  return [...found].sort();
+}
