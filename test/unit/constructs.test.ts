@@ -39,6 +39,12 @@ const apply = { type: undefined, "local-exec": { interpreter: ["node", CLI_PATH,
 const destroy = { "local-exec": { interpreter: ["node", CLI_PATH, "step"], command: "destroy", when: "destroy", environment: { MAC_POSTFIX_STEP: "${self.input}" } } };
 delete (apply as { type?: unknown }).type;
 
+/** Expects the five steps of one PostfixInputInstance, each with cdktf's metadata minus the construct path. */
+function assertNoConstructPath(steps: Record<string, Record<string, any>>): void {
+  assert.equal(Object.keys(steps).length, 5);
+  for (const [address, resource] of Object.entries(steps)) assert.deepEqual(resource["//"], { metadata: { uniqueId: address } }, address);
+}
+
 /** Expects `fn` to throw a ValidationError naming `path` and `field`. */
 function refuses(fn: () => void, path: string, field: string, problem?: RegExp): void {
   assert.throws(fn, (e: unknown) => {
@@ -129,9 +135,7 @@ describe("PostfixInputInstance", () => {
   });
 
   it("leaves the construct path out of each step's metadata, so the cdktf CLI does not search every output line for it", () => {
-    const steps = Object.entries(writtenResources(input().stack).terraform_data!);
-    assert.equal(steps.length, 5);
-    for (const [address, resource] of steps) assert.deepEqual(resource["//"], { metadata: { uniqueId: address } }, address);
+    assertNoConstructPath(writtenResources(input().stack).terraform_data!);
   });
 
   it("runs the CLI without a shell: apply at create, destroy only for steps that undo something", () => {
@@ -486,9 +490,7 @@ describe("null_resource variant", () => {
 
   it("leaves the construct path out of each step's metadata, as terraform_data steps do", () => {
     const { stack } = nullStack((stack, host) => new PostfixInputInstance(stack, "input", { host, addressPrefix: "mac1" }));
-    const steps = Object.entries(writtenResources(stack).null_resource!);
-    assert.equal(steps.length, 5);
-    for (const [address, resource] of steps) assert.deepEqual(resource["//"], { metadata: { uniqueId: address } }, address);
+    assertNoConstructPath(writtenResources(stack).null_resource!);
   });
 
   it("escapes template sequences inside the JSON string", () => {
