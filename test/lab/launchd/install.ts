@@ -1,5 +1,5 @@
 // Installs the simulated Mac's userland (launchd, launchctl, loginwindow, defaults, sw_vers, script) into a root folder.
-import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -54,12 +54,14 @@ export async function installMacUserland(rootDir: string): Promise<void> {
   mkdirSync(join(rootDir, "usr/bin"), { recursive: true });
   for (const [from, to] of [
     [join(here, "launchctl.pl"), LAUNCHCTL_PATH],
-    [join(here, "../macos/script.pl"), SCRIPT_PATH],
     ["/usr/bin/script", UTIL_LINUX_SCRIPT_PATH],
   ] as const) {
     copyFileSync(from, join(rootDir, to));
     chmodSync(join(rootDir, to), 0o755);
   }
+  const scriptFront = readFileSync(join(here, "../macos/script.pl"), "utf8").replace("@UTIL_LINUX_SCRIPT@", `/${UTIL_LINUX_SCRIPT_PATH}`);
+  writeFileSync(join(rootDir, SCRIPT_PATH), scriptFront);
+  chmodSync(join(rootDir, SCRIPT_PATH), 0o755);
   for (const [path, entry] of Object.entries(wrappers)) {
     const file = join(rootDir, path);
     mkdirSync(dirname(file), { recursive: true });

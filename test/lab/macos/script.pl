@@ -8,7 +8,8 @@
 use strict;
 use warnings;
 
-my $util_linux = "/usr/local/libexec/maclab/util-linux-script";
+# Filled in by ../launchd/install.ts when it installs this file: where it keeps util-linux script.
+my $util_linux = "@UTIL_LINUX_SCRIPT@";
 exec { $util_linux } "script", @ARGV or die "script: $util_linux: $!\n" if @ARGV && $ARGV[0] =~ /^-[A-Za-z]*c/;
 
 my $quiet = 0;
