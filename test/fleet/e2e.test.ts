@@ -10,6 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { execa } from "execa";
 import type { InventoryHost } from "../lab/lab.js";
 import type { MacResult } from "../../src/fleet/operations.js";
+import { eventually } from "../support/mac.js";
 import { CdktfProject, entry, lab, labDefaults, labMacs, onMac, onMacStatus, ROOT, touchedAddresses } from "./helpers.js";
 
 const NUMBERS = [1, 2, 3, 4, 5, 6];
@@ -120,7 +121,7 @@ describe("a fleet of six Macs, end to end", { concurrency: false }, () => {
     await onMac("mac2", ["/usr/sbin/postconf", "-c", "/etc/postfix-in", "-e", "message_size_limit=1"]);
     await onMac("mac3", ["/bin/launchctl", "bootout", "system/org.postfix.in"]);
     // bootout is asynchronous: wait until launchd has let the job go.
-    while ((await onMacStatus("mac3", ["/bin/launchctl", "print", "system/org.postfix.in"])).exitCode !== 113) await new Promise((r) => setTimeout(r, 250));
+    await eventually("launchd to let the booted-out job go", 30_000, async () => (await onMacStatus("mac3", ["/bin/launchctl", "print", "system/org.postfix.in"])).exitCode === 113);
 
     const { exitCode, results } = await fleetCommand("verify");
     assert.equal(exitCode, 2);

@@ -246,6 +246,7 @@ describe("faults", { concurrency: false, timeout: 900_000 }, () => {
   test("after all of it, a deploy changes nothing", async () => {
     const run = await deploy();
     assertDeployed(run);
+    assert.match(run.output, /No changes\. Your infrastructure matches the configuration\./);
     assert.deepEqual(touchedAddresses(run.output), []);
     assert.deepEqual(stepLines(run.output), []);
     for (const m of macs.slice(0, 3)) assert.equal((await job(lab, m.name, LABEL)).state, "running");

@@ -143,6 +143,9 @@ describe("hostile input on the deploy path", { concurrency: false, timeout: 900_
     // Labels and groups take few hostile values: "null", "0".
     assert.deepEqual(labels.map(([v]) => v).sort(), ["0", "null"]);
     assert.deepEqual(groups.map(([v]) => v).sort(), ["0", "null", "x".repeat(10_000)]);
+    // Connection values the inventory accepts but no Mac can use: each becomes an entry of its own below.
+    const unusable = { user: take("user"), proxyJump: take("proxyJump"), address: take("address"), loginUser: take("loginUser") };
+    for (const [field, list] of Object.entries(unusable)) assert.ok(list.length > 0, `no accepted ${field} value to try`);
 
     // A second and third instance must not compete for port 25: no inet services, no SMTP check.
     const quiet = { settings: { master_service_disable: "inet" }, smtpAddress: null };
@@ -171,10 +174,10 @@ describe("hostile input on the deploy path", { concurrency: false, timeout: 900_
         settings: { ...quiet.settings, ...Object.fromEntries(names.filter(([v]) => v.length >= 100).map(([v]) => [v, "named"])) },
       },
       // Accepted connection values: carried to ssh as data, so these fail there, each naming its Mac.
-      ...take("user").map(([v, i]) => ({ name: `user${i}`, ...labConnection(mac2!), instanceName: `postfix-u${i}`, user: v })),
-      ...take("proxyJump").map(([v, i]) => ({ name: `jump${i}`, ...labConnection(mac2!), instanceName: `postfix-j${i}`, proxyJump: v })),
-      ...take("address").map(([v, i]) => ({ name: `addr${i}`, ...labConnection(mac2!), address: v, instanceName: `postfix-a${i}` })),
-      ...take("loginUser").map(([v, i]) => ({ name: `login${i}`, ...labConnection(mac3!), instanceName: `postfix-l${i}`, lifecycle: "login", loginUser: v, smtpAddress: null })),
+      ...unusable.user.map(([v, i]) => ({ name: `user${i}`, ...labConnection(mac2!), instanceName: `postfix-u${i}`, user: v })),
+      ...unusable.proxyJump.map(([v, i]) => ({ name: `jump${i}`, ...labConnection(mac2!), instanceName: `postfix-j${i}`, proxyJump: v })),
+      ...unusable.address.map(([v, i]) => ({ name: `addr${i}`, ...labConnection(mac2!), address: v, instanceName: `postfix-a${i}` })),
+      ...unusable.loginUser.map(([v, i]) => ({ name: `login${i}`, ...labConnection(mac3!), instanceName: `postfix-l${i}`, lifecycle: "login", loginUser: v, smtpAddress: null })),
     ];
     const inventory = p.writeJson("fleet.json", { hosts });
     const started = Date.now();
@@ -200,12 +203,15 @@ describe("hostile input on the deploy path", { concurrency: false, timeout: 900_
     // Each unusable connection value failed at ssh (or at the Mac's user lookup), naming its Mac and the value as given.
     const failure = (name: string, text: string) =>
       assert.ok(run.output.split("\n").some((l) => l.includes(`(local-exec): [${name}] `) && l.includes(" failed: ") && l.includes(text)), `${name}: no failure saying ${text.slice(0, 80)}`);
-    for (const [v, i] of take("user")) failure(`user${i}`, `ssh to ${v}@${mac2!.address} failed`);
-    for (const [, i] of take("proxyJump")) failure(`jump${i}`, `ssh to admin@${mac2!.address} failed`);
-    for (const [v, i] of take("address")) failure(`addr${i}`, `ssh to admin@${v} failed`);
-    for (const [v, i] of take("loginUser")) failure(`login${i}`, `look up user ${v.slice(0, 50)}`);
-    // Nothing of theirs reached mac2 beyond the instance the login entries' steps made (they connect fine).
-    assert.ok(!(await exists(lab, mac2!.name, "/etc/postfix-u22")));
+    for (const [v, i] of unusable.user) failure(`user${i}`, `ssh to ${v}@${mac2!.address} failed`);
+    for (const [, i] of unusable.proxyJump) failure(`jump${i}`, `ssh to admin@${mac2!.address} failed`);
+    for (const [v, i] of unusable.address) failure(`addr${i}`, `ssh to admin@${v} failed`);
+    for (const [v, i] of unusable.loginUser) failure(`login${i}`, `look up user ${v.slice(0, 50)}`);
+    // The entries that failed at ssh made nothing on mac2: no instance listed, no config directory.
+    const unreached = [...unusable.user.map(([, i]) => `postfix-u${i}`), ...unusable.proxyJump.map(([, i]) => `postfix-j${i}`), ...unusable.address.map(([, i]) => `postfix-a${i}`)];
+    const listed = (await instances(lab, mac2!.name)).map((r) => r[0]);
+    assert.deepEqual(listed.filter((n) => unreached.includes(n!)), []);
+    for (const name of unreached) assert.ok(!(await exists(lab, mac2!.name, `/etc/${name}`)), `/etc/${name} on ${mac2!.name}`);
   });
 
   test("plist strings arrive verbatim: the plist read back, and the argv and environment launchd really gave the job", async (t) => {
@@ -299,6 +305,7 @@ describe("hostile input on the deploy path", { concurrency: false, timeout: 900_
     });
     for (const { field, hosts, reachable, results } of await Promise.all(runs)) {
       assert.ok(reachable.length >= 35, `${field}: ${reachable.length} paths`);
+      assert.deepEqual(results.map((r) => r.name).sort(), hosts.map((h) => h.name as string).sort(), `${field}: one result per Mac`);
       const sshFailed = results.filter((r) => r.summary.startsWith("ssh to")).map((r) => r.name);
       const notOpened = results.filter((r) => reachable.includes(r.name) && sshFailed.includes(r.name));
       assert.deepEqual(notOpened.map((r) => `${r.name}: ${r.summary.slice(0, 300)}`), [], `${field}: ssh did not open the file named`);

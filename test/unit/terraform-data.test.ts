@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DataResource, Testing, TerraformStack } from "cdktf";
 import { MacHost, PostfixInputInstance } from "../../src/index.js";
+import { TerraformData } from "../../src/constructs/terraform-data.js";
 
 function fleetOf(count: number): TerraformStack {
   const stack = new TerraformStack(Testing.app(), "stack");
@@ -28,11 +29,21 @@ function validationErrors(stack: TerraformStack, binary?: string): string[] {
 
 describe("terraform_data resources", () => {
   it("synthesize exactly as cdktf's DataResource does", () => {
-    const ours = JSON.parse(Testing.synth(fleetOf(1))).resource.terraform_data.mac1_config;
     const stack = new TerraformStack(Testing.app(), "stack");
-    new DataResource(stack, "ref", { input: ours.input, triggersReplace: ours.triggers_replace, provisioners: ours.provisioner, dependsOn: [] });
-    const theirs = JSON.parse(Testing.synth(stack)).resource.terraform_data.ref;
-    for (const key of ["input", "triggers_replace"]) assert.deepEqual(ours[key], theirs[key], key);
+    const before = new DataResource(stack, "before", {});
+    const config = {
+      input: JSON.stringify({ kind: "instance", note: "$${literal}", list: [1, true] }),
+      triggersReplace: { name: "postfix-in", nested: { group: "mta", enabled: true, ports: [25, 587] } },
+      provisioners: [{ type: "local-exec" as const, interpreter: ["node", "cli.js", "step"], command: "destroy", environment: { SPEC: "${self.input}" }, when: "destroy" as const }],
+      dependsOn: [before],
+    };
+    new TerraformData(stack, "ours", config);
+    // DataResource types `input` as a map; Terraform takes any value, and DataResource passes a string through.
+    new DataResource(stack, "theirs", { ...config, input: config.input as unknown as Record<string, unknown> });
+    const { ours, theirs } = JSON.parse(Testing.synth(stack)).resource.terraform_data;
+    assert.equal(typeof ours.input, "string");
+    assert.deepEqual(Object.keys(ours).sort(), ["depends_on", "input", "provisioner", "triggers_replace"]);
+    assert.deepEqual(ours, theirs);
   });
 
   it("pass the Terraform version check with the Terraform on this machine", () => {
