@@ -6,7 +6,7 @@ import type { InstanceStep, QueueGuardStep } from "../spec.js";
 import type { StepContext } from "./context.js";
 import { removeFile } from "./files.js";
 import { LEDGER_NAME, PENDING_NAME } from "./instance-config.js";
-import { coolDown, explicitSettings, findInstance, masterRunning, queuedMessages, settingValue } from "./postfix.js";
+import { coolDown, explicitSettings, findInstance, listInstances, masterRunning, messagesIn, queuedMessages, settingValue } from "./postfix.js";
 
 export async function applyInstance(ctx: StepContext, spec: InstanceStep): Promise<void> {
   const primary = ctx.paths.postfixConfigDirectory;
@@ -42,18 +42,29 @@ export async function destroyInstance(ctx: StepContext, spec: InstanceStep): Pro
     return;
   }
   const dir = existing.configDirectory;
-  if (spec.onDestroy === "refuse-if-queued") await refuseIfQueued(ctx, dir, spec.instance.name);
-  // postmulti -e destroy refuses unless the queue is empty, and leaves master's runtime files
-  // (pid/, public/, private/, master.lock) in these folders: once it has succeeded they hold no
-  // mail and go too. deport keeps every file.
-  const leftovers = spec.onDestroy === "deport"
+  const refuse = spec.onDestroy === "refuse-if-queued";
+  if (refuse) await refuseIfQueued(ctx, dir, spec.instance.name);
+  // postmulti -e destroy does not check the queue (it deletes the config dir with mail queued) and
+  // leaves the queue and data dirs, with master's runtime files: we remove them once they hold no
+  // mail. deport keeps every file.
+  const [queueDirectory, dataDirectory] = spec.onDestroy === "deport"
     ? []
     : await Promise.all(["queue_directory", "data_directory"].map((name) => settingValue(ctx, dir, name)));
 
   const postmulti = ctx.postfixCommand("postmulti");
+  const postfix = ctx.postfixCommand("postfix");
   const running = await masterRunning(ctx, dir);
-  if (running) await ctx.must("stop", [ctx.postfixCommand("postfix"), "-c", dir, "stop"], { pty: true });
+  if (running) await ctx.must("stop", [postfix, "-c", dir, "stop"], { pty: true });
   ctx.log("stop", running);
+  if (refuse && running) {
+    // A running master may have accepted mail since the count: count again, and put master back if so.
+    const count = await queuedMessages(ctx, dir);
+    if (count) {
+      await ctx.must("start", [postfix, "-c", dir, "start"], { pty: true });
+      ctx.note(`started ${spec.instance.name} again`);
+      await refuseIfQueued(ctx, dir, spec.instance.name);
+    }
+  }
 
   if (spec.onDestroy === "discard-queue") {
     const count = (await queuedMessages(ctx, dir)) ?? 0;
@@ -73,18 +84,60 @@ export async function destroyInstance(ctx: StepContext, spec: InstanceStep): Pro
   await ctx.must(finish, [postmulti, "-i", spec.instance.name, "-e", finish], { pty: true });
   ctx.log(finish, true);
 
-  for (const path of leftovers) {
-    if (!isSafeToRemove(path, ctx.paths.postfixConfigDirectory)) continue;
-    const removed = await ctx.run(["test", "-e", path], { root: true });
-    if (removed.exitCode === 0) await ctx.must(`remove ${path}`, ["rm", "-rf", "--", path]);
-    ctx.log(`remove ${path}`, removed.exitCode === 0);
+  let arrived = 0;
+  for (const path of await removableFolders(ctx, [queueDirectory, dataDirectory].filter((p) => p !== undefined))) {
+    // Local submissions (postdrop) reach the maildrop with master stopped: a last look before removing it.
+    if (refuse && path.given === queueDirectory) {
+      arrived = (await messagesIn(ctx, path.physical)) ?? 0;
+      if (arrived > 0) continue;
+    }
+    await ctx.must(`remove ${path.given}`, ["rm", "-rf", "--", path.physical]);
+    ctx.log(`remove ${path.given}`, true);
+  }
+  if (arrived > 0) {
+    ctx.fail(
+      `remove ${queueDirectory}`,
+      `${arrived} message(s) arrived in ${queueDirectory} while ${spec.instance.name} was destroyed: the instance is gone, the folder is kept with the mail; deliver or remove it by hand`,
+    );
   }
 }
 
-/** Never rm -rf a shared or top-level folder, whatever the instance's main.cf says. */
-function isSafeToRemove(path: string, primaryConfig: string): boolean {
-  const shared = ["/var/spool/postfix", "/private/var/spool/postfix", "/var/lib/postfix", primaryConfig];
-  return path.startsWith("/") && path.split("/").filter(Boolean).length >= 3 && !shared.includes(path) && !path.includes("/../");
+/**
+ * Of an instance's leftover folders, those that exist and may go, each with its path on the Mac
+ * with symlinks resolved. Never a top-level folder, nor one that is or holds the primary
+ * instance's config, queue or data directory or another instance's config directory, whatever
+ * the instance's main.cf says (`/var/spool/postfix/`, a symlink, `/private/...`).
+ */
+async function removableFolders(ctx: StepContext, given: readonly string[]): Promise<{ given: string; physical: string }[]> {
+  const primary = ctx.paths.postfixConfigDirectory;
+  const inUse = [
+    primary,
+    ...(await Promise.all(["queue_directory", "data_directory"].map((name) => settingValue(ctx, primary, name)))),
+    ...(await listInstances(ctx)).map((instance) => instance.configDirectory),
+  ];
+  const physical = await physicalPaths(ctx, [...given, ...inUse]);
+  const kept = physical.slice(given.length).filter((path) => path !== null);
+  const removable: { given: string; physical: string }[] = [];
+  given.forEach((path, i) => {
+    const resolved = physical[i];
+    if (resolved === null || resolved === undefined) return;
+    const clash = kept.find((other) => other === resolved || other.startsWith(`${resolved}/`));
+    if (resolved.split("/").filter(Boolean).length < 3 || clash !== undefined) {
+      ctx.note(`kept ${path}: ${clash === undefined ? "a top-level folder" : `it is or holds ${clash}, which Postfix still uses`}`);
+      return;
+    }
+    removable.push({ given: path, physical: resolved });
+  });
+  return removable;
+}
+
+/** Each path as the Mac resolves it (`cd -P`, `pwd -P`), or null when it is not a folder there. */
+async function physicalPaths(ctx: StepContext, paths: readonly string[]): Promise<(string | null)[]> {
+  const script = `for p do (cd -P -- "$p" 2>/dev/null && printf '%s\\0' "$(pwd -P)") || printf '\\0'; done`;
+  const result = await ctx.run(["/bin/sh", "-c", script, "sh", ...paths], { root: true });
+  const resolved = result.stdout.split("\0").slice(0, paths.length);
+  if (result.exitCode !== 0 || resolved.length !== paths.length) ctx.failed("resolve folders", ["/bin/sh", "-c", script], result);
+  return resolved.map((path) => (path === "" ? null : path));
 }
 
 /** The guard: fails, changing nothing, when the instance still holds mail. */

@@ -123,7 +123,11 @@ const QUEUES = ["maildrop", "incoming", "active", "deferred", "hold", "corrupt"]
  * master down and needs no parsing of postqueue's human output). Null when the queue dir is gone.
  */
 export async function queuedMessages(ctx: StepContext, configDirectory: string): Promise<number | null> {
-  const queueDirectory = await settingValue(ctx, configDirectory, "queue_directory");
+  return messagesIn(ctx, await settingValue(ctx, configDirectory, "queue_directory"));
+}
+
+/** Messages in a queue directory's queues, as queuedMessages counts them (for one whose main.cf is gone). */
+export async function messagesIn(ctx: StepContext, queueDirectory: string): Promise<number | null> {
   const result = await ctx.run(
     ["/bin/sh", "-c", `cd "$1" 2>/dev/null || exit 3; shift; find "$@" -type f 2>/dev/null | wc -l`, "sh", queueDirectory, ...QUEUES],
     { root: true },

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
 import { runStep, jobState, smtpGreeting, StepContext, transportFor, type Transport } from "../../src/executor/index.js";
+import { destroyInstance } from "../../src/executor/instance.js";
 import { withMacLock } from "../../src/executor/lock.js";
 import type { HostSpec, StepAction, StepSpec } from "../../src/spec.js";
 import { Lab, type InventoryHost } from "../lab/lab.js";
@@ -87,6 +88,12 @@ async function masterPidFile(mac: InventoryHost, dir: string): Promise<number> {
 
 const changedLines = (lines: string[]) => lines.filter((l) => l.endsWith(": changed"));
 
+/** A rerun checked something and changed nothing: it logged lines, none of them "changed". */
+function assertUnchanged(lines: string[]): void {
+  assert.ok(lines.some((l) => l.endsWith(": no change")), `no "no change" line in:\n${lines.join("\n")}`);
+  assert.deepEqual(changedLines(lines), []);
+}
+
 describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
   before(async () => {
     macs = await lab.up({ hosts: 2 });
@@ -123,7 +130,7 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
 
     it("a second deploy of the same configuration changes nothing", async () => {
       const lines = await deploy(recipe(mac, host, name, label));
-      assert.deepEqual(changedLines(lines), []);
+      assertUnchanged(lines);
       assert.ok(lines.every((l) => l.endsWith(": no change")), lines.join("\n"));
     });
 
@@ -193,7 +200,7 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
         assert.notEqual(after?.pid, before?.pid);
         const content = await lab.exec(mac.name, ["cat", `/Library/LaunchDaemons/${label}.plist`], { reject: true });
         assert.match(String(content.stdout), /ThrottleInterval/);
-        assert.deepEqual(changedLines(await step(s.jobStep(host, label, xml))), []);
+        assertUnchanged(await step(s.jobStep(host, label, xml)));
       } finally {
         await transport.dispose();
       }
@@ -278,7 +285,7 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
       assert.equal(left.stdout, "");
       const print = await lab.exec(mac.name, ["launchctl", "print", `system/${label}`]);
       assert.equal(print.exitCode, 113);
-      assert.deepEqual(changedLines(await teardown(steps)), []);
+      assertUnchanged(await teardown(steps));
     });
   });
 
@@ -305,7 +312,96 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
       assert.doesNotMatch(await postmultiList(mac), new RegExp(`^${name}`, "m"));
       assert.equal(await files(), before);
       assert.equal(await queueFiles(mac, name), 1);
-      assert.deepEqual(changedLines(await teardown(steps)), []);
+      assertUnchanged(await teardown(steps));
+    });
+  });
+
+  describe("mail that arrives while an instance is destroyed (refuse-if-queued)", () => {
+    const name = "postfix-xr";
+    const dir = `/etc/${name}`;
+    let mac: InventoryHost;
+    let host: HostSpec;
+    before(async () => {
+      mac = macs[1]!;
+      host = s.sshHost(mac);
+      await scrub(mac, name, "-");
+    });
+    after(async () => scrub(mac, name, "-"));
+
+    /** Deploys the instance (no inet services: mail comes in through sendmail) and starts master when asked. */
+    async function instanceWithMaster(start: boolean): Promise<void> {
+      await deploy([s.instanceStep(host, name), s.configStep(host, name, { authorized_submit_users: "root" })]);
+      if (start) await lab.exec(mac.name, ["/usr/sbin/postfix", "-c", dir, "start"], { reject: true });
+    }
+
+    /** Runs the instance's destroy with a message queued just before the first command `when` picks. */
+    async function destroyWithMailArriving(when: (argv: readonly string[]) => boolean): Promise<string[]> {
+      const inner = transportFor(host);
+      let arrived = false;
+      const transport: Transport = {
+        description: inner.description,
+        ptyCommand: (argv) => inner.ptyCommand(argv),
+        open: (argv, options) => inner.open(argv, options),
+        dispose: () => inner.dispose(),
+        run: async (argv, options) => {
+          if (!arrived && when(argv)) {
+            arrived = true;
+            await queueMessage(mac, dir);
+          }
+          return inner.run(argv, options);
+        },
+      };
+      const lines: string[] = [];
+      try {
+        await destroyInstance(new StepContext(host, transport, `instance ${name}`, (line) => lines.push(line)), s.instanceStep(host, name));
+      } finally {
+        await transport.dispose();
+      }
+      assert.ok(arrived, "the message was never sent");
+      return lines;
+    }
+
+    it("mail a running master accepted after the count is found once it stops: master is started again and nothing is removed", async () => {
+      await instanceWithMaster(true);
+      const stop = (argv: readonly string[]) => argv.at(-1) === "stop" && argv.includes(dir);
+      await assert.rejects(destroyWithMailArriving(stop), /destroy failed: 1 message\(s\) queued in postfix-xr on mac2/);
+      assert.match(await postmultiList(mac), new RegExp(`^${name}\\s`, "m"));
+      assert.equal((await lab.exec(mac.name, ["/usr/sbin/postfix", "-c", dir, "status"])).exitCode, 0, "master runs again");
+      assert.equal(await queueFiles(mac, name), 1);
+    });
+
+    it("mail that reaches the maildrop after master stopped keeps the queue folder, and the step fails saying so", async () => {
+      await scrub(mac, name, "-");
+      await instanceWithMaster(false);
+      const destroy = (argv: readonly string[]) => argv.includes("destroy") && argv.some((a) => a.endsWith("/postmulti"));
+      await assert.rejects(
+        destroyWithMailArriving(destroy),
+        /remove \/var\/spool\/postfix-xr failed: 1 message\(s\) arrived in \/var\/spool\/postfix-xr while postfix-xr was destroyed: the instance is gone, the folder is kept with the mail/,
+      );
+      assert.doesNotMatch(await postmultiList(mac), new RegExp(`^${name}\\s`, "m"));
+      assert.equal(await queueFiles(mac, name), 1);
+      assert.equal((await lab.exec(mac.name, ["test", "-e", `/var/lib/${name}`])).exitCode, 1, "the data folder, which holds no mail, is removed");
+      assertUnchanged(await step(s.instanceStep(host, name), "destroy"));
+      assert.equal(await queueFiles(mac, name), 1);
+    });
+
+    it("a leftover folder that is the primary's in another spelling is kept: only the instance's own go", async () => {
+      await scrub(mac, name, "-");
+      // A master that ran leaves its runtime files in the queue folder, so postmulti does not remove it.
+      await instanceWithMaster(true);
+      const primaryData = await postconfH(mac, "/etc/postfix", "data_directory");
+      await lab.exec(mac.name, ["/usr/sbin/postconf", "-c", dir, "-e", `data_directory=${primaryData}/`], { reject: true });
+      const marker = `${primaryData}/.mac-postfix-test-keep`;
+      await lab.exec(mac.name, ["touch", marker], { reject: true });
+      try {
+        const lines = await step(s.instanceStep(host, name), "destroy");
+        assert.ok(lines.includes(`[${mac.name}] instance ${name}: kept ${primaryData}/: it is or holds ${primaryData}, which Postfix still uses`), lines.join("\n"));
+        assert.ok(lines.includes(`[${mac.name}] instance ${name}: remove /var/spool/${name}: changed`), lines.join("\n"));
+        assert.equal((await lab.exec(mac.name, ["test", "-e", marker])).exitCode, 0, "the primary's data directory is untouched");
+        assert.equal((await lab.exec(mac.name, ["test", "-e", `/var/spool/${name}`])).exitCode, 1);
+      } finally {
+        await lab.exec(mac.name, ["rm", "-f", marker]);
+      }
     });
   });
 
