@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import { Annotations, type ITerraformDependable, type TerraformResource } from "cdktf";
 import { Construct } from "constructs";
-import type { OnDestroy, QueueGuardStep, ReadinessStep } from "../spec.js";
+import { SUDOERS_WORD, type OnDestroy, type QueueGuardStep, type ReadinessStep } from "../spec.js";
 import { validateEnum, validateHost, validateKnownKeys, validatePort, validateRecord, validateUser, ValidationError } from "../validation.js";
 import { LaunchAgent } from "./launch-agent.js";
 import { LaunchDaemon } from "./launch-daemon.js";
@@ -17,6 +17,7 @@ import { SudoRule } from "./sudo-rule.js";
  * - `supervised`: launchd keeps a foreground `master -c <config dir>` alive (RunAtLoad, KeepAlive).
  * - `postmulti-start`: launchd runs `postmulti -i <name> -p start` once at load, as the recipe
  *   intended; master backgrounds itself (no KeepAlive, AbandonProcessGroup so it survives).
+ *   Boot only: master outlives the job, so a login agent could not stop it at logout.
  */
 export type RunMode = "supervised" | "postmulti-start";
 
@@ -79,7 +80,7 @@ export interface PostfixInputInstanceProps {
   /**
    * The user whose login starts the instance; required with `lifecycle: "login"`, refused
    * otherwise. Unless it is root, a sudoers drop-in lets this user start the instance's master
-   * (or `postmulti ... start`) as root, and nothing else.
+   * as root, and nothing else.
    */
   readonly loginUser?: string;
   /**
@@ -141,6 +142,10 @@ export class PostfixInputInstance extends Construct {
     const onDestroy = validateEnum(where, "onDestroy", props.onDestroy ?? "refuse-if-queued", ON_DESTROY_VALUES);
     if (lifecycle === "login" && props.loginUser === undefined) throw new ValidationError(where, "loginUser", 'is required when lifecycle is "login"', props.loginUser);
     if (lifecycle === "boot" && props.loginUser !== undefined) throw new ValidationError(where, "loginUser", 'is only used when lifecycle is "login"', props.loginUser);
+    if (lifecycle === "login" && runMode === "postmulti-start") {
+      // postfix start backgrounds master and the job ends: at logout launchd has nothing left to stop.
+      throw new ValidationError(where, "runMode", 'must be "supervised" when lifecycle is "login": a "postmulti-start" master outlives the job, so logout would not stop it', props.runMode);
+    }
     const smtpPort = validatePort(where, "smtpPort", props.smtpPort ?? 25);
     const smtpAddress = props.smtpAddress === null ? null : validateHost(where, "smtpAddress", props.smtpAddress ?? host.serviceAddress);
     const addressPrefix = validateAddressPrefix(where, props.addressPrefix);
@@ -183,6 +188,13 @@ export class PostfixInputInstance extends Construct {
       // command as root, and the agent runs it through `sudo -n` (sudo passes SIGTERM on at logout).
       const asRoot = user === "root" ? [] : [paths.sudo, "-n"];
       if (user !== "root") {
+        // The drop-in is named after the instance and its rule names the config directory.
+        if (this.instance.name.includes(".")) {
+          throw new ValidationError(where, "instanceName", 'must not contain "." when lifecycle is "login": its sudoers drop-in is named after it, and sudo skips a drop-in whose name has a dot', this.instance.name);
+        }
+        if (!SUDOERS_WORD.test(this.configDirectory)) {
+          throw new ValidationError(where, "configDirectory", `must match ${SUDOERS_WORD} when lifecycle is "login", so the sudoers rule that starts master reads it literally`, this.configDirectory);
+        }
         this.sudoRule = new SudoRule(this, "Sudo", { host, name: `cdktf-mac-postfix-${this.instance.name}`, user, command: start, dependsOn: [this.instance.configResource], addressPrefix });
         jobDefaults.dependsOn.push(this.sudoRule.resource);
       }

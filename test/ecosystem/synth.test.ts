@@ -34,7 +34,7 @@ function everyConstruct(stack: cdktf.TerraformStack, resourceType: MacResourceTy
   new LaunchDaemon(stack, "daemon", { host, label: "org.example.daemon", programArguments: ["/usr/bin/true"], dependsOn: [instance.configResource] });
   new LaunchAgent(stack, "agent", { host, user: "admin", label: "org.example.agent", programArguments: ["/usr/bin/true"], runAtLoad: true });
   new PostfixInputInstance(stack, "boot", { host, settings: { smtpd_banner: "${x} %{y} $(id)" } });
-  new PostfixInputInstance(stack, "login", { host, instanceName: "postfix-login", label: "org.postfix.login", lifecycle: "login", loginUser: "admin", runMode: "postmulti-start" });
+  new PostfixInputInstance(stack, "login", { host, instanceName: "postfix-login", label: "org.postfix.login", lifecycle: "login", loginUser: "admin" });
   new LogoutHook(stack, "hook", { host, script: "#!/bin/sh\n/usr/sbin/postmulti -i postfix-in -p stop\n" });
   new MacFleet(stack, "fleet", { resourceType, inventory: { hosts: [{ name: "mac2", address: "10.0.0.2" }], retired: [{ name: "mac9", address: "10.0.0.9" }] } });
 }

@@ -308,8 +308,11 @@ describe("PostfixInputInstance", () => {
     assert.deepEqual(step("job").depends_on, ["terraform_data.mac1_config", "terraform_data.mac1_sudo_rule"]);
     assert.deepEqual(step("sudo_rule").depends_on, ["terraform_data.mac1_config"]);
 
-    const oneShot = input(SSH, { lifecycle: "login", loginUser: "admin", runMode: "postmulti-start" }).step("sudo_rule").input as SudoRuleStep;
-    assert.deepEqual(oneShot.command, ["/usr/sbin/postmulti", "-i", "postfix-in", "-p", "start"]);
+    const login = (props: Partial<PostfixInputInstanceProps>) => () => input(SSH, { lifecycle: "login", loginUser: "admin", ...props });
+    refuses(login({ runMode: "postmulti-start" }), "stack/input", "runMode", /must be "supervised" when lifecycle is "login": a "postmulti-start" master outlives the job, so logout would not stop it/);
+    refuses(login({ instanceName: "postfix-in.2" }), "stack/input", "instanceName", /sudo skips a drop-in whose name has a dot/);
+    refuses(login({ configDirectory: "/etc/postfix:in" }), "stack/input", "configDirectory", /so the sudoers rule that starts master reads it literally/);
+    assert.equal(input(SSH, { lifecycle: "login", loginUser: "root", instanceName: "postfix-in.2" }).step("sudo_rule"), undefined, "root needs no rule, so a dot is fine");
     const asRoot = input(SSH, { lifecycle: "login", loginUser: "root" });
     assert.equal(asRoot.step("sudo_rule"), undefined, "root needs no rule");
     assert.deepEqual((plist.parse(asRoot.step("job").input.plist) as Record<string, unknown>).ProgramArguments, ["/usr/libexec/postfix/master", "-c", "/etc/postfix-in"]);
@@ -328,7 +331,6 @@ describe("PostfixInputInstance", () => {
     refuses(rule({ command: ["/bin/echo", "a b"] }), "stack/rule", "command[1]");
     refuses(rule({ command: ["/bin/echo", "x=1"] }), "stack/rule", "command[1]");
     refuses(rule({ user: "-admin" }), "stack/rule", "user");
-    refuses(() => input(SSH, { lifecycle: "login", loginUser: "admin", configDirectory: "/etc/postfix:in" }), "stack/input/Sudo", "command[2]");
   });
 
   it("checks SMTP at 127.0.0.1 when local, at smtpAddress if given, and not at all with null", () => {

@@ -42,7 +42,7 @@ describe("real terraform", () => {
     const stack = new TerraformStack(Testing.app(), "stack");
     const mac = new MacHost(stack, "mac1", { ssh: { host: "mac1.lab", user: "admin", identityFile: "/root/.ssh/id" } });
     new PostfixInputInstance(stack, "input", { host: mac, addressPrefix: "mac1", settings: { smtpd_banner: HOSTILE } });
-    new PostfixInputInstance(stack, "login", { host: mac, instanceName: "postfix-login", label: "org.postfix.login", lifecycle: "login", loginUser: "admin", runMode: "postmulti-start" });
+    new PostfixInputInstance(stack, "login", { host: mac, instanceName: "postfix-login", label: "org.postfix.login", lifecycle: "login", loginUser: "admin" });
     new LaunchAgent(stack, "agent", { host: mac, user: "admin", label: "org.example.agent", programArguments: ["/usr/bin/true"] });
     new LogoutHook(stack, "hook", { host: mac, script: "#!/bin/sh\n/usr/sbin/postmulti -i postfix-in -p stop\n" });
     assert.equal(Testing.toBeValidTerraform(Testing.fullSynth(stack)), true);
