@@ -89,7 +89,8 @@ export interface PostfixInputInstanceProps {
    */
   readonly smtpPort?: number;
   /**
-   * Address where readiness expects the 220 greeting from the deploying machine; null skips the SMTP check.
+   * Address where readiness expects the 220 greeting from the deploying machine; null skips the
+   * SMTP check. Give it when the SSH host is an ~/.ssh/config alias or is reached through proxyJump.
    * @default the Mac's SSH host, or 127.0.0.1 when local
    */
   readonly smtpAddress?: string | null;

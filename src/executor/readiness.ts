@@ -96,7 +96,13 @@ export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Pro
   ctx.log("confirm postfix status", false);
   if (spec.smtp) {
     const { address, port } = spec.smtp;
-    const greeting = await waitFor(`SMTP greeting at ${address}:${port}`, () => smtpGreeting(address, port));
+    const greeting = await waitFor(`SMTP greeting at ${address}:${port}`, () =>
+      smtpGreeting(address, port).catch((error: Error) => {
+        // A name this machine cannot resolve will not resolve by waiting (the default is the Mac's SSH host, which may be an ~/.ssh/config alias).
+        if (/\bENOTFOUND\b/.test(error.message)) throw new GiveUp(`the SMTP address ${address} does not resolve on this machine (${error.message}): set smtpAddress to an address it reaches, or to null to skip the SMTP check`);
+        throw error;
+      }),
+    );
     ctx.log(`confirm SMTP ${address}:${port} "${greeting.banner}"`, false);
   }
 }

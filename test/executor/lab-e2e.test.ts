@@ -134,6 +134,11 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
       assert.ok(lines.every((l) => l.endsWith(": no change")), lines.join("\n"));
     });
 
+    it("an SMTP address this machine cannot resolve fails readiness at once, naming smtpAddress", async () => {
+      const unresolvable = s.readinessStep(host, name, label, { address: "mac-postfix-test.invalid", port: 25 });
+      await assert.rejects(step(unresolvable), /readiness failed: the SMTP address mac-postfix-test\.invalid does not resolve on this machine \(SMTP mac-postfix-test\.invalid:25: getaddrinfo ENOTFOUND mac-postfix-test\.invalid\): set smtpAddress to an address it reaches, or to null/);
+    });
+
     it("a settings update reloads in place: master keeps its PID; a dropped setting is reverted", async () => {
       const transport = transportFor(host);
       const ctx = new StepContext(host, transport, "test");
