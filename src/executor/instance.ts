@@ -19,7 +19,7 @@ export async function applyInstance(ctx: StepContext, spec: InstanceStep): Promi
   ctx.log("init", !initialised);
 
   const existing = await findInstance(ctx, spec.instance);
-  if (existing && (existing.name !== spec.instance.name || existing.configDirectory !== spec.instance.configDirectory)) {
+  if (existing && (existing.name !== spec.instance.name || !(await sameFolder(ctx, existing.configDirectory, spec.instance.configDirectory)))) {
     ctx.fail("create", `${existing.configDirectory} is already postmulti's instance ${existing.name}; wanted ${spec.instance.name} at ${spec.instance.configDirectory}`);
   }
   if (!existing) {
@@ -129,6 +129,16 @@ async function removableFolders(ctx: StepContext, given: readonly string[]): Pro
     removable.push({ given: path, physical: resolved });
   });
   return removable;
+}
+
+/**
+ * Whether two paths name one folder on the Mac: postmulti lists an instance made the recipe's way
+ * under the primary's `/private/etc/...`, which `/etc/...` links to.
+ */
+async function sameFolder(ctx: StepContext, a: string, b: string): Promise<boolean> {
+  if (a === b) return true;
+  const [first, second] = await physicalPaths(ctx, [a, b]);
+  return first !== null && first === second;
 }
 
 /** Each path as the Mac resolves it (`cd -P`, `pwd -P`), or null when it is not a folder there. */

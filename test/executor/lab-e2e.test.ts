@@ -3,7 +3,7 @@
  * sshd, sudo and the lab's launchd, on a private lab instance. Each test removes what it creates.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { after, afterEach, before, describe, it } from "node:test";
 import { execa } from "execa";
 import { runStep, jobState, smtpGreeting, StepContext, transportFor, type Transport } from "../../src/executor/index.js";
 import { destroyInstance } from "../../src/executor/instance.js";
@@ -318,6 +318,36 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
       assert.equal(await files(), before);
       assert.equal(await queueFiles(mac, name), 1);
       assertUnchanged(await teardown(steps));
+    });
+  });
+
+  describe("an instance made by hand", () => {
+    const name = "postfix-xp";
+    let mac: InventoryHost;
+    let host: HostSpec;
+    before(async () => {
+      mac = macs[1]!;
+      host = s.sshHost(mac);
+    });
+    afterEach(async () => {
+      await scrub(mac, name, "-");
+      await macSh(mac, `rm -rf /etc/postfix-xp-other /var/spool/postfix-xp-other /var/lib/postfix-xp-other`);
+    });
+
+    /** `postmulti -e create` by hand, as the recipe does, with the config directory given. */
+    const createByHand = (configDirectory: string) =>
+      macSh(mac, `postmulti -e init && postmulti -I "$1" -G mta -e create "config_directory=$2"`, name, configDirectory).then((r) => assert.equal(r.exitCode, 0, String(r.stderr)));
+
+    it("is adopted when postmulti lists its folder under another path to it (/private/etc)", async () => {
+      await createByHand(`/private/etc/${name}`);
+      assert.match(await postmultiList(mac), new RegExp(`^${name}\\s+mta\\s+n\\s+/private/etc/${name}$`, "m"));
+      const lines = await step(s.instanceStep(host, name));
+      assert.ok(lines.includes(`[${mac.name}] instance ${name}: create: no change`), lines.join("\n"));
+    });
+
+    it("in another folder fails the step, naming both folders", async () => {
+      await createByHand(`/etc/${name}-other`);
+      await assert.rejects(step(s.instanceStep(host, name)), new RegExp(`create failed: /etc/${name}-other is already postmulti's instance ${name}; wanted ${name} at /etc/${name}`));
     });
   });
 
