@@ -100,9 +100,14 @@ function needsLiteralPaths(target: SshTarget): boolean {
   return [target.identityFile, target.knownHostsFile].some((path) => path !== undefined && SSH_REINTERPRETS.test(path));
 }
 
-/** Where the shared control sockets live: one folder per local user. */
+/**
+ * Where the shared control sockets live: one folder per local user, in /tmp rather than $TMPDIR.
+ * A socket's path holds at most 103 bytes on macOS, and OpenSSH binds a master's socket first
+ * under its name plus 17 characters before renaming it: under a Mac's $TMPDIR
+ * (`/var/folders/xx/<28 characters>/T`) that came to 115 bytes, and every master failed.
+ */
 export function controlFolderPath(): string {
-  return join(tmpdir(), `mac-postfix-ssh-${process.getuid?.() ?? 0}`);
+  return `/tmp/mac-postfix-ssh-${process.getuid?.() ?? 0}`;
 }
 
 /** The folder of shared control sockets: made 0700, and refused unless it is still ours alone. */

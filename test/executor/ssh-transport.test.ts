@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { existsSync, rmSync } from "node:fs";
-import { chmod, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
@@ -58,6 +58,24 @@ describe("ssh transport over a real OpenSSH server", () => {
       assert.deepEqual(JSON.parse(result.stdout), HOSTILE);
     } finally {
       await ssh.closeMaster();
+    }
+  });
+
+  it("keeps its control sockets short enough under a macOS-length $TMPDIR", async () => {
+    // A Mac's $TMPDIR is /var/folders/<2>/<28>/T: 48 bytes, as this one.
+    const macTmpdir = "/tmp/folders/7k/lz0c8q_x5yd0xwqvhcs7b2q40000gn/T";
+    await mkdir(macTmpdir, { recursive: true });
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = macTmpdir;
+    const ssh = new SshTransport(sshd.target, "auto");
+    try {
+      const result = await ssh.run(["echo", "short"]);
+      assert.equal(result.stdout, "short\n", result.stderr);
+    } finally {
+      process.env.TMPDIR = saved;
+      if (saved === undefined) delete process.env.TMPDIR;
+      await ssh.closeMaster();
+      rmSync("/tmp/folders", { recursive: true, force: true });
     }
   });
 
