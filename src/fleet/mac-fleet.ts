@@ -132,16 +132,18 @@ function hostProps(mac: FleetMac): MacHostProps {
 }
 
 /**
- * The `removed` blocks that tear down a retired Mac: one per resource its input instance would
+ * The `removed` blocks that tear down a retired Mac: one per resource its input instance could
  * have, each with that resource's own destroy-time provisioners (taken from a throwaway build of
  * the same constructs, so they cannot drift apart). The spec each provisioner reads is the
- * resource's `input` in state; a block whose address is not in state is a no-op.
+ * resource's `input` in state, so the build needs none of the entry's settings; it is a login
+ * instance, whose resources include the sudo rule, because a retired entry (`- name: mac0`) need
+ * not say what it was. A block whose address is not in state is a no-op.
  */
 function retirementBlocks(macs: readonly FleetMac[], resourceType: MacResourceType): object[] {
   return inScratchStack((stack) => {
     for (const mac of macs) {
       const host = new MacHost(stack, mac.name, { ...hostProps(mac), resourceType });
-      new PostfixInputInstance(host, "PostfixIn", { host, ...mac.instance, addressPrefix: mac.segment });
+      new PostfixInputInstance(host, "PostfixIn", { host, lifecycle: "login", loginUser: "retired", addressPrefix: mac.segment });
     }
     return stack.node
       .findAll()

@@ -65,7 +65,9 @@ describe("MacFleet synth", () => {
     const removed = json.removed!;
     const froms = removed.map((r) => r.from).sort();
     const steps = ["config", "instance", "job", "queue_guard", "readiness"];
-    assert.deepEqual(froms, [...steps.map((s) => `terraform_data.mac0_${s}`), ...steps.map((s) => `terraform_data.mac9_${s}`)]);
+    // Every address the Mac could have: a retired entry need not say it was a login instance, with a sudo rule.
+    const all = [...steps, "sudo_rule"].sort();
+    assert.deepEqual(froms, [...all.map((s) => `terraform_data.mac0_${s}`), ...all.map((s) => `terraform_data.mac9_${s}`)]);
     for (const block of removed) assert.deepEqual(block.lifecycle, { destroy: true }, block.from);
     // Each block carries exactly the destroy provisioners the same step has on a live Mac.
     for (const step of steps) {
@@ -74,7 +76,9 @@ describe("MacFleet synth", () => {
       assert.deepEqual(block.provisioner ?? [], live, step);
     }
     const withProvisioner = removed.filter((r) => r.provisioner).map((r) => r.from.split(".")[1]);
-    assert.deepEqual(withProvisioner.sort(), ["mac0_instance", "mac0_job", "mac0_queue_guard", "mac9_instance", "mac9_job", "mac9_queue_guard"]);
+    assert.deepEqual(withProvisioner.sort(), ["mac0_instance", "mac0_job", "mac0_queue_guard", "mac0_sudo_rule", "mac9_instance", "mac9_job", "mac9_queue_guard", "mac9_sudo_rule"]);
+    const sudoRule = removed.find((r) => r.from === "terraform_data.mac0_sudo_rule")!.provisioner!;
+    assert.deepEqual(sudoRule, removed.find((r) => r.from === "terraform_data.mac0_job")!.provisioner, "every step's teardown reads its spec from state");
     const provisioner = removed.find((r) => r.from === "terraform_data.mac0_job")!.provisioner![0]!["local-exec"]!;
     assert.equal(provisioner.command, "destroy");
     assert.deepEqual(provisioner.environment, { MAC_POSTFIX_STEP: "${self.input}" });
@@ -115,7 +119,7 @@ describe("MacFleet synth", () => {
     writeFileSync(file, stringify({ hosts, retired: [{ name: "mac3" }] }));
     const retired = synth({ inventory: file });
     assert.deepEqual(warnings(retired.fleet), []);
-    assert.equal(retired.json.removed!.length, 5);
+    assert.equal(retired.json.removed!.length, 6);
     assert.equal(JSON.parse(readFileSync(ledger, "utf8")).macs.mac3.status, "retired");
     // Atomic writes leave no temp file behind.
     assert.deepEqual(readdirSync(join(file, "..")).sort(), ["fleet.yaml", "fleet.yaml.ledger.json"]);
@@ -175,7 +179,7 @@ describe("MacFleet synth", () => {
     assert.deepEqual(names(json("default")), ["mac4"]);
     assert.deepEqual(json("east").terraform.backend, { pg: { conn_str: "postgres://localhost/fleet_east" } });
     assert.deepEqual(json("west").terraform.backend, { local: { path: "west.tfstate" } });
-    assert.equal(json("west").removed!.length, 5);
+    assert.equal(json("west").removed!.length, 6);
     assert.equal(json("east").removed, undefined);
     assert.equal(stacks.get("east")!.node.id, "fleet-east");
 
@@ -184,7 +188,7 @@ describe("MacFleet synth", () => {
     const later = fleetStacks(Testing.app(), "fleet", { inventory: file });
     assert.deepEqual([...later.keys()], ["east", "west"]);
     const west = JSON.parse(Testing.synth(later.get("west")!)) as Synthesized;
-    assert.deepEqual(west.removed!.map((r) => r.from).sort(), ["config", "instance", "job", "queue_guard", "readiness"].map((s) => `terraform_data.mac2_${s}`));
+    assert.deepEqual(west.removed!.map((r) => r.from).sort(), ["config", "instance", "job", "queue_guard", "readiness", "sudo_rule"].map((s) => `terraform_data.mac2_${s}`));
     assert.equal((JSON.parse(Testing.synth(later.get("east")!)) as Synthesized).removed, undefined);
   });
 });
