@@ -31,7 +31,7 @@ export function fleetStacks(scope: Construct, id: string, props: FleetStacksProp
   const inventory = readInventory(props.inventory, props.defaults);
   const ledger = fleetLedger(inventory, props.ledger);
   const recorded = ledger === false ? {} : readLedger(ledger).macs;
-  const sites = [...new Set([...inventory.hosts, ...inventory.retired].map((mac) => siteOf(mac, recorded)))];
+  const sites = [...new Set([...inventory.hosts.map((mac) => siteOf(mac, recorded, false)), ...inventory.retired.map((mac) => siteOf(mac, recorded, true))])];
   const stacks = new Map<string, FleetStack>();
   for (const site of sites) {
     stacks.set(site, new FleetStack(scope, stackName(site), { ...fleetProps, inventory, defaults: undefined, site, backend }));

@@ -60,7 +60,8 @@ export function updateLedger(path: string, inventory: Inventory): VanishedMac[] 
   for (const [status, list] of [["live", inventory.hosts], ["retired", inventory.retired]] as const) {
     for (const mac of list) {
       listed.add(mac.name);
-      const site = mac.site ?? before.macs[mac.name]?.site;
+      // A retired Mac's resources stay in the state of the site it was deployed in.
+      const site = status === "retired" ? (before.macs[mac.name]?.site ?? mac.site) : (mac.site ?? before.macs[mac.name]?.site);
       macs[mac.name] = site === undefined ? { status } : { status, site };
     }
   }

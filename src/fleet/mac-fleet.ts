@@ -70,10 +70,10 @@ export class MacFleet extends Construct {
     const resourceType = props.resourceType ?? "terraform_data";
     const ledger = fleetLedger(this.inventory, props.ledger);
     const recorded = ledger === false ? {} : readLedger(ledger).macs;
-    const inSite = (mac: FleetMac) => props.site === undefined || siteOf(mac, recorded) === props.site;
+    const inSite = (retired: boolean) => (mac: FleetMac) => props.site === undefined || siteOf(mac, recorded, retired) === props.site;
 
     const members = new Map<string, FleetMember>();
-    for (const mac of this.inventory.hosts.filter(inSite)) {
+    for (const mac of this.inventory.hosts.filter(inSite(false))) {
       // The MacHost is named after the Mac (its name appears in every step's messages); its
       // instance lives under it, so construct paths read `<fleet>/mac17/PostfixIn`.
       const host = new MacHost(this, mac.name, { ...hostProps(mac), resourceType });
@@ -82,7 +82,7 @@ export class MacFleet extends Construct {
     }
     this.members = members;
 
-    const retired = this.inventory.retired.filter(inSite);
+    const retired = this.inventory.retired.filter(inSite(true));
     if (retired.length > 0) {
       const stack = TerraformStack.of(this);
       let blocks = removedBlocks.get(stack);
@@ -115,11 +115,13 @@ export class MacFleet extends Construct {
 }
 
 /**
- * The site whose stack holds a Mac: its own, else (for a retired Mac that no longer says) the
- * site the ledger recorded, so its `removed` blocks land in the state that holds its resources.
+ * The site whose stack holds a Mac. A live Mac: its own, else the site the ledger recorded. A
+ * retired Mac: the recorded site first, so that its `removed` blocks land in the state that holds
+ * its resources whatever its entry (or `defaults`) now says.
  */
-export function siteOf(mac: FleetMac, recorded: Readonly<Record<string, LedgerEntry>>): string {
-  return mac.site ?? recorded[mac.name]?.site ?? DEFAULT_SITE;
+export function siteOf(mac: FleetMac, recorded: Readonly<Record<string, LedgerEntry>>, retired: boolean): string {
+  const last = recorded[mac.name]?.site;
+  return (retired ? (last ?? mac.site) : (mac.site ?? last)) ?? DEFAULT_SITE;
 }
 
 /** MacHost props of an inventory entry. A retired Mac without an address needs none: its teardown reads state. */

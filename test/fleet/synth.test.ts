@@ -190,5 +190,13 @@ describe("MacFleet synth", () => {
     const west = JSON.parse(Testing.synth(later.get("west")!)) as Synthesized;
     assert.deepEqual(west.removed!.map((r) => r.from).sort(), ["config", "instance", "job", "queue_guard", "readiness", "sudo_rule"].map((s) => `terraform_data.mac2_${s}`));
     assert.equal((JSON.parse(Testing.synth(later.get("east")!)) as Synthesized).removed, undefined);
+
+    // Nor does a site from defaults move it: the recorded site wins for a retired Mac.
+    writeFileSync(file, stringify({ defaults: { site: "east" }, hosts: [{ name: "mac1", address: "10.0.0.1" }], retired: [{ name: "mac2" }] }));
+    const withDefault = fleetStacks(Testing.app(), "fleet", { inventory: file });
+    assert.deepEqual([...withDefault.keys()], ["east", "west"]);
+    assert.equal((JSON.parse(Testing.synth(withDefault.get("west")!)) as Synthesized).removed!.length, 6);
+    assert.equal((JSON.parse(Testing.synth(withDefault.get("east")!)) as Synthesized).removed, undefined);
+    assert.equal(JSON.parse(readFileSync(`${file}.ledger.json`, "utf8")).macs.mac2.site, "west");
   });
 });
