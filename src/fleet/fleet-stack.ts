@@ -2,7 +2,7 @@ import { TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
 import { readInventory } from "./inventory.js";
 import { fleetLedger, readLedger } from "./ledger.js";
-import { DEFAULT_SITE, MacFleet, siteOf, type MacFleetProps } from "./mac-fleet.js";
+import { DEFAULT_SITE, fleetSites, MacFleet, type MacFleetProps } from "./mac-fleet.js";
 
 export interface FleetStacksProps extends Omit<MacFleetProps, "site"> {
   /**
@@ -31,7 +31,7 @@ export function fleetStacks(scope: Construct, id: string, props: FleetStacksProp
   const inventory = readInventory(props.inventory, props.defaults);
   const ledger = fleetLedger(inventory, props.ledger);
   const recorded = ledger === false ? {} : readLedger(ledger).macs;
-  const sites = [...new Set([...inventory.hosts.map((mac) => siteOf(mac, recorded, false)), ...inventory.retired.map((mac) => siteOf(mac, recorded, true))])];
+  const sites = fleetSites(inventory, recorded);
   const stacks = new Map<string, FleetStack>();
   for (const site of sites) {
     stacks.set(site, new FleetStack(scope, stackName(site), { ...fleetProps, inventory, defaults: undefined, site, backend }));

@@ -94,7 +94,7 @@ export class MacFleet extends Construct {
       blocks.push(...retirementBlocks(retired, resourceType));
     }
 
-    this.vanished = ledger === false ? [] : updateLedger(ledger, this.inventory).filter((mac) => this.owns(mac, props.site));
+    this.vanished = ledger === false ? [] : updateLedger(ledger, this.inventory).filter((mac) => this.owns(mac, props.site, recorded));
     for (const mac of this.vanished) {
       Annotations.of(this).addWarning(
         `Mac "${mac.name}" was deployed from ${this.inventory.source} (ledger ${ledger}) but is now in neither "hosts" nor "retired". ` +
@@ -105,10 +105,13 @@ export class MacFleet extends Construct {
     }
   }
 
-  /** Whether a vanished Mac's warning belongs to this fleet: its last site, or the first site if that one is gone. */
-  private owns(mac: VanishedMac, site: string | undefined): boolean {
+  /**
+   * Whether a vanished Mac's warning belongs to this fleet: its last site, or the first of the
+   * sites that have a stack (as fleetStacks makes them) if that one is gone.
+   */
+  private owns(mac: VanishedMac, site: string | undefined, recorded: Readonly<Record<string, LedgerEntry>>): boolean {
     if (site === undefined) return true;
-    const sites = [...new Set(this.inventory.hosts.map((m) => m.site ?? DEFAULT_SITE))].sort();
+    const sites = fleetSites(this.inventory, recorded).sort();
     const last = mac.site ?? DEFAULT_SITE;
     return sites.includes(last) ? last === site : sites[0] === site;
   }
@@ -122,6 +125,11 @@ export class MacFleet extends Construct {
 export function siteOf(mac: FleetMac, recorded: Readonly<Record<string, LedgerEntry>>, retired: boolean): string {
   const last = recorded[mac.name]?.site;
   return (retired ? (last ?? mac.site) : (mac.site ?? last)) ?? DEFAULT_SITE;
+}
+
+/** The sites of an inventory's Macs, live and retired, in the order they first appear: one stack each. */
+export function fleetSites(inventory: Inventory, recorded: Readonly<Record<string, LedgerEntry>>): string[] {
+  return [...new Set([...inventory.hosts.map((mac) => siteOf(mac, recorded, false)), ...inventory.retired.map((mac) => siteOf(mac, recorded, true))])];
 }
 
 /** MacHost props of an inventory entry. A retired Mac without an address needs none: its teardown reads state. */

@@ -199,4 +199,15 @@ describe("MacFleet synth", () => {
     assert.equal((JSON.parse(Testing.synth(withDefault.get("east")!)) as Synthesized).removed, undefined);
     assert.equal(JSON.parse(readFileSync(`${file}.ledger.json`, "utf8")).macs.mac2.site, "west");
   });
+
+  test("split by site: a vanished Mac is warned about in a stack that exists, with sites only the ledger knows", () => {
+    const file = inventoryFile({ hosts: [{ name: "mac1", address: "10.0.0.1", site: "west" }, { name: "mac2", address: "10.0.0.2", site: "west" }] });
+    fleetStacks(Testing.app(), "fleet", { inventory: file });
+    // mac1 keeps its recorded site without naming it; mac2 is deleted outright.
+    writeFileSync(file, stringify({ hosts: [{ name: "mac1", address: "10.0.0.1" }] }));
+    const stacks = fleetStacks(Testing.app(), "fleet", { inventory: file });
+    assert.deepEqual([...stacks.keys()], ["west"]);
+    assert.deepEqual(stacks.get("west")!.fleet.vanished.map((m) => m.name), ["mac2"]);
+    assert.match(warnings(stacks.get("west")!.fleet).join("\n"), /Mac "mac2" was deployed from/);
+  });
 });
