@@ -2,7 +2,8 @@ import { Annotations, type ITerraformDependable, TerraformResource, TerraformSta
 import { Construct } from "constructs";
 import { MacHost, type MacHostProps, type MacResourceType } from "../constructs/mac-host.js";
 import { PostfixInputInstance } from "../constructs/postfix-input-instance.js";
-import { readInventory, type FleetMac, type Inventory, type InventoryDocument } from "./inventory.js";
+import { showValue, ValidationError } from "../validation.js";
+import { InventoryError, readInventory, type FleetMac, type Inventory, type InventoryDocument } from "./inventory.js";
 import { fleetLedger, readLedger, updateLedger, type LedgerEntry, type VanishedMac } from "./ledger.js";
 import { inScratchStack } from "./scratch.js";
 
@@ -73,13 +74,22 @@ export class MacFleet extends Construct {
     const inSite = (retired: boolean) => (mac: FleetMac) => props.site === undefined || siteOf(mac, recorded, retired) === props.site;
 
     const members = new Map<string, FleetMember>();
+    const problems: string[] = [];
     for (const mac of this.inventory.hosts.filter(inSite(false))) {
-      // The MacHost is named after the Mac (its name appears in every step's messages); its
-      // instance lives under it, so construct paths read `<fleet>/mac17/PostfixIn`.
-      const host = new MacHost(this, mac.name, { ...hostProps(mac), resourceType });
-      const input = new PostfixInputInstance(host, "PostfixIn", { host, ...mac.instance, dependsOn: props.dependsOn, addressPrefix: mac.segment });
-      members.set(mac.name, { mac, host, input });
+      try {
+        // The MacHost is named after the Mac (its name appears in every step's messages); its
+        // instance lives under it, so construct paths read `<fleet>/mac17/PostfixIn`.
+        const host = new MacHost(this, mac.name, { ...hostProps(mac), resourceType });
+        const input = new PostfixInputInstance(host, "PostfixIn", { host, ...mac.instance, dependsOn: props.dependsOn, addressPrefix: mac.segment });
+        members.set(mac.name, { mac, host, input });
+      } catch (error) {
+        if (!(error instanceof ValidationError)) throw error;
+        // Problems between fields (lifecycle and loginUser, say) surface as the constructs are
+        // built: each is named by its entry, like the inventory's own, and all are reported at once.
+        problems.push(`${this.inventory.source}: ${mac.where}: ${error.field}: ${error.problem} (got ${showValue(error.value)})`);
+      }
     }
+    if (problems.length > 0) throw new InventoryError(this.inventory.source, problems);
     this.members = members;
 
     const retired = this.inventory.retired.filter(inSite(true));

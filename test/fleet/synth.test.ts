@@ -200,6 +200,27 @@ describe("MacFleet synth", () => {
     assert.equal(JSON.parse(readFileSync(`${file}.ledger.json`, "utf8")).macs.mac2.site, "west");
   });
 
+  test("problems between an entry's fields are named by the entry, every one at once", () => {
+    const inventory = inventoryFile({
+      hosts: [
+        { name: "a", address: "10.0.0.1", lifecycle: "login" },
+        { name: "b", address: "10.0.0.2", lifecycle: "login", loginUser: "admin", runMode: "postmulti-start" },
+        { name: "c", address: "10.0.0.3" },
+      ],
+    });
+    assert.throws(
+      () => synth({ inventory }),
+      (e: unknown) => {
+        assert.ok(e instanceof InventoryError, String(e));
+        assert.deepEqual(e.problems, [
+          `${inventory}: hosts[0] (a): loginUser: is required when lifecycle is "login" (got undefined)`,
+          `${inventory}: hosts[1] (b): runMode: must be "supervised" when lifecycle is "login": a "postmulti-start" master outlives the job, so logout would not stop it (got "postmulti-start")`,
+        ]);
+        return true;
+      },
+    );
+  });
+
   test("split by site: a vanished Mac is warned about in a stack that exists, with sites only the ledger knows", () => {
     const file = inventoryFile({ hosts: [{ name: "mac1", address: "10.0.0.1", site: "west" }, { name: "mac2", address: "10.0.0.2", site: "west" }] });
     fleetStacks(Testing.app(), "fleet", { inventory: file });
