@@ -30,6 +30,9 @@ export type RunMode = "supervised" | "postmulti-start";
  */
 export type Lifecycle = "boot" | "login";
 
+/** The instance name and launchd label a PostfixInputInstance takes when given none. */
+export const INPUT_INSTANCE_DEFAULTS = { instanceName: "postfix-in", label: "org.postfix.in" } as const;
+
 /** The recipe's settings plus `inet_interfaces = all`; `settings` override them key by key. */
 export const INPUT_INSTANCE_DEFAULT_SETTINGS: Readonly<Record<string, string>> = {
   master_service_disable: "",
@@ -153,7 +156,7 @@ export class PostfixInputInstance extends Construct {
 
     this.instance = new PostfixInstance(this, "Instance", {
       host,
-      name: props.instanceName ?? "postfix-in",
+      name: props.instanceName ?? INPUT_INSTANCE_DEFAULTS.instanceName,
       group: props.group ?? "mta",
       settings: { ...INPUT_INSTANCE_DEFAULT_SETTINGS, ...validateRecord(where, "settings", props.settings ?? {}) } as Record<string, string>,
       onDestroy,
@@ -177,7 +180,7 @@ export class PostfixInputInstance extends Construct {
       // already ran it at bootstrap; a kickstart of the exited job would start it twice.
       "postmulti-start": { runAtLoad: true, abandonProcessGroup: true, kickstart: false },
     }[runMode];
-    const label = props.label ?? "org.postfix.in";
+    const label = props.label ?? INPUT_INSTANCE_DEFAULTS.label;
     const jobDefaults = { host, label, ...runModeJob, dependsOn: [this.instance.configResource], addressPrefix };
     if (lifecycle === "boot") {
       // Supervised master gets a short argv[0], as Postfix's own scripts start it.

@@ -18,7 +18,7 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import type { Lifecycle, PostfixInputInstanceProps, RunMode } from "../constructs/postfix-input-instance.js";
+import { INPUT_INSTANCE_DEFAULTS, type Lifecycle, type PostfixInputInstanceProps, type RunMode } from "../constructs/postfix-input-instance.js";
 import { ON_DESTROY_VALUES } from "../constructs/postfix-instance.js";
 import { MAC_DEFAULT_PATHS, type MacPaths } from "../spec.js";
 import {
@@ -283,15 +283,20 @@ export function parseInventory(document: unknown, options: InventoryOptions = {}
     if (clash !== undefined) at(mac.where, "name", `maps to the same Terraform address segment "${mac.segment}" as ${clash}; rename one`, mac.name);
     segments.set(mac.segment.toLowerCase(), mac.where);
   }
-  // Two entries deploying the same instance to the same Mac would fight over it.
-  const targets = new Map<string, string>();
+  // Two entries on one Mac with the same instance, launchd label (one plist) or config directory
+  // would fight over it; defaults filled in, so an entry that leaves one out still collides.
+  const taken = new Map<string, string>();
   for (const mac of hosts) {
-    if (mac.connection === undefined) continue;
     const c = mac.connection;
-    const target = JSON.stringify([c.address.toLowerCase(), c.port ?? 22, c.proxyJump ?? "", mac.instance.instanceName ?? ""]);
-    const first = targets.get(target);
-    if (first !== undefined) at(mac.where, "address", `same Mac and instance as ${first}; give one a different instanceName or remove it`, c.address);
-    else targets.set(target, mac.where);
+    const theMac = c === undefined ? ["local"] : [c.address.toLowerCase(), c.port ?? 22, c.proxyJump ?? ""];
+    const { instanceName = INPUT_INSTANCE_DEFAULTS.instanceName, label = INPUT_INSTANCE_DEFAULTS.label, configDirectory } = mac.instance;
+    for (const [field, value] of [["instanceName", instanceName], ["label", label], ["configDirectory", configDirectory]] as const) {
+      if (value === undefined) continue;
+      const key = JSON.stringify([...theMac, field, value]);
+      const first = taken.get(key);
+      if (first !== undefined) at(mac.where, field, `same Mac and ${field} as ${first}; give one another ${field} or remove it`, value);
+      else taken.set(key, mac.where);
+    }
   }
 
   if (problems.length > 0) throw new InventoryError(source, problems);

@@ -74,9 +74,19 @@ describe("inventory validation", () => {
     ]);
   });
 
-  test("two entries for the same instance on the same Mac", () => {
+  test("two entries for the same instance, launchd job or config directory on the same Mac, defaults filled in", () => {
     assert.deepEqual(problems({ hosts: [ok, { name: "other", address: "10.0.0.1" }] }), [
-      'fleet.yaml: hosts[1] (other): address: same Mac and instance as hosts[0] (mac1); give one a different instanceName or remove it (got "10.0.0.1")',
+      'fleet.yaml: hosts[1] (other): instanceName: same Mac and instanceName as hosts[0] (mac1); give one another instanceName or remove it (got "postfix-in")',
+      'fleet.yaml: hosts[1] (other): label: same Mac and label as hosts[0] (mac1); give one another label or remove it (got "org.postfix.in")',
+    ]);
+    // The default spelled out is the default; a second instance still needs a label of its own (one plist per label).
+    assert.deepEqual(problems({ hosts: [ok, { name: "a", address: "10.0.0.1", instanceName: "postfix-in", label: "org.a" }, { name: "b", address: "10.0.0.1", instanceName: "postfix-b" }] }), [
+      'fleet.yaml: hosts[1] (a): instanceName: same Mac and instanceName as hosts[0] (mac1); give one another instanceName or remove it (got "postfix-in")',
+      'fleet.yaml: hosts[2] (b): label: same Mac and label as hosts[0] (mac1); give one another label or remove it (got "org.postfix.in")',
+    ]);
+    const dir = { configDirectory: "/etc/postfix-shared" };
+    assert.deepEqual(problems({ hosts: [{ ...ok, ...dir }, { name: "c", address: "10.0.0.1", instanceName: "postfix-c", label: "org.c", ...dir }] }), [
+      'fleet.yaml: hosts[1] (c): configDirectory: same Mac and configDirectory as hosts[0] (mac1); give one another configDirectory or remove it (got "/etc/postfix-shared")',
     ]);
     // A second instance on the same Mac is fine.
     assert.equal(parseInventory({ hosts: [ok, { name: "other", address: "10.0.0.1", instanceName: "postfix-in2", label: "org.postfix.in2" }] }).hosts.length, 2);

@@ -113,7 +113,7 @@ describe("secrets and access", { concurrency: false, timeout: 600_000 }, () => {
     const lookalikes = [{ strictHostKeyChecking: false }, { StrictHostKeyChecking: "no" }, { sshOptions: ["-oStrictHostKeyChecking=no"] }, { insecureIgnoreHostKey: "yes" }];
     const refused = await p.deploy("fleet", {
       MAC_POSTFIX_STACKS: "fleet",
-      MAC_POSTFIX_INVENTORY: p.writeJson("fleet.json", { hosts: lookalikes.map((l, i) => ({ ...entry, name: `look${i}`, instanceName: `postfix-look${i}`, ...l })) }),
+      MAC_POSTFIX_INVENTORY: p.writeJson("fleet.json", { hosts: lookalikes.map((l, i) => ({ ...entry, name: `look${i}`, instanceName: `postfix-look${i}`, label: `org.look${i}`, ...l })) }),
     });
     assert.notEqual(refused.exitCode, 0);
     lookalikes.forEach((l, i) => assert.match(refused.output, new RegExp(`hosts\\[${i}\\] \\(look${i}\\): ${Object.keys(l)[0]}: (unknown field|must be true or false)`)));

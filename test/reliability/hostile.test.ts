@@ -107,7 +107,7 @@ describe("hostile input on the deploy path", { concurrency: false, timeout: 900_
       CORPUS.forEach((value, v) => {
         if (accepted(mac!, field, value, p.dir)) return void acceptedCount++;
         const name = `f${f}v${v}`;
-        const entry = { name, ...labConnection(mac!), instanceName: `postfix-${name}`, ...field.put(value) };
+        const entry = { name, ...labConnection(mac!), instanceName: `postfix-${name}`, label: `org.rel.${name}`, ...field.put(value) };
         expected.push({ index: entries.length, text: `${inventory}: hosts[${entries.length}] (${entry.name}): ${field.named(value)}: `, nameField: field.name === "name" });
         entries.push(entry);
       }),
@@ -174,10 +174,11 @@ describe("hostile input on the deploy path", { concurrency: false, timeout: 900_
         settings: { ...quiet.settings, ...Object.fromEntries(names.filter(([v]) => v.length >= 100).map(([v]) => [v, "named"])) },
       },
       // Accepted connection values: carried to ssh as data, so these fail there, each naming its Mac.
-      ...unusable.user.map(([v, i]) => ({ name: `user${i}`, ...labConnection(mac2!), instanceName: `postfix-u${i}`, user: v })),
-      ...unusable.proxyJump.map(([v, i]) => ({ name: `jump${i}`, ...labConnection(mac2!), instanceName: `postfix-j${i}`, proxyJump: v })),
-      ...unusable.address.map(([v, i]) => ({ name: `addr${i}`, ...labConnection(mac2!), address: v, instanceName: `postfix-a${i}` })),
-      ...unusable.loginUser.map(([v, i]) => ({ name: `login${i}`, ...labConnection(mac3!), instanceName: `postfix-l${i}`, lifecycle: "login", loginUser: v, smtpAddress: null })),
+      // Each with a label of its own: entries on one Mac may not share a launchd job.
+      ...unusable.user.map(([v, i]) => ({ name: `user${i}`, ...labConnection(mac2!), instanceName: `postfix-u${i}`, label: `org.rel.u${i}`, user: v })),
+      ...unusable.proxyJump.map(([v, i]) => ({ name: `jump${i}`, ...labConnection(mac2!), instanceName: `postfix-j${i}`, label: `org.rel.j${i}`, proxyJump: v })),
+      ...unusable.address.map(([v, i]) => ({ name: `addr${i}`, ...labConnection(mac2!), address: v, instanceName: `postfix-a${i}`, label: `org.rel.a${i}` })),
+      ...unusable.loginUser.map(([v, i]) => ({ name: `login${i}`, ...labConnection(mac3!), instanceName: `postfix-l${i}`, label: `org.rel.l${i}`, lifecycle: "login", loginUser: v, smtpAddress: null })),
     ];
     const inventory = p.writeJson("fleet.json", { hosts });
     const started = Date.now();
@@ -287,7 +288,7 @@ describe("hostile input on the deploy path", { concurrency: false, timeout: 900_
       CORPUS.forEach((value, i) => {
         if (!accepted(mac!, FIELDS.find((f) => f.name === field)!, value, base)) return;
         const name = `p${i}`;
-        hosts.push({ name, ...labConnection(mac!), instanceName: `postfix-${name}`, [field]: value });
+        hosts.push({ name, ...labConnection(mac!), instanceName: `postfix-${name}`, label: `org.rel.${name}`, [field]: value });
         // Create the file only where the value points inside the folder (never elsewhere on this machine).
         const target = resolve(base, value);
         const inside = relative(base, target);
