@@ -201,7 +201,8 @@ const nonEmptyLine: Check = (w, f, v) => {
   if (v === "") throw new ValidationError(w, f, "must not be empty", v);
   return line(w, f, v);
 };
-const path: Check = validateAbsolutePath;
+/** An absolute path, carried as a plist string. */
+const path: Check = (w, f, v) => line(w, f, validateAbsolutePath(w, f, v));
 const bool: Check = validateBoolean;
 const int = (min: number, max: number): Check => (w, f, v) => validateInt(w, f, v, min, max);
 const oneOf = (allowed: readonly string[]): Check => (w, f, v) => validateEnum(w, f, v, allowed);

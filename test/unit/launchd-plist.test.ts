@@ -118,6 +118,9 @@ describe("launchd plist", () => {
     refuses({ ...base, programArguments: ["true"] }, "programArguments[0]", /absolute path/);
     refuses({ ...base, programArguments: ["/bin/x", "a\nb"] }, "programArguments[1]", /NUL, CR or LF/);
     refuses({ ...base, program: "master" }, "program", /absolute path/);
+    // XML cannot carry U+FFFE or a lone surrogate: named, rather than failing inside the XML builder.
+    refuses({ ...base, program: "/usr/libexec/x\ufffe" }, "program", /control characters/);
+    refuses({ ...base, workingDirectory: "/tmp/\ud800" }, "workingDirectory", /control characters/);
     refuses({ ...base, program: "/usr/../bin/sh" }, "program", /\.\./);
     refuses({ ...base, runAtLoad: "yes" }, "runAtLoad", /true or false/);
     refuses({ ...base, keepAlive: "true" }, "keepAlive", /true or false, or must be an object/);
