@@ -5,6 +5,7 @@
  * `ValidationError` whose message names all three.
  */
 import { isIP } from "node:net";
+import { posix } from "node:path";
 import { Token } from "cdktf";
 
 const SHOWN_VALUE_LENGTH = 60;
@@ -136,6 +137,9 @@ export function validateAbsolutePath(where: string, field: string, value: unknow
   if (!s.startsWith("/")) fail(where, field, "must be an absolute path", value);
   if (CONTROL_CHARS.test(s)) fail(where, field, "must not contain control characters", value);
   if (s.split("/").includes("..")) fail(where, field, 'must not contain ".." segments', value);
+  // One spelling per path: comparisons (the primary's config directory, say) would miss another.
+  const plain = posix.normalize(s).replace(/(.)\/$/, "$1");
+  if (plain !== s) fail(where, field, `must be written plainly, without "//", "." segments or a trailing "/" (${plain})`, value);
   return s;
 }
 

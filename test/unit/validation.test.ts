@@ -77,8 +77,12 @@ describe("validation", () => {
     assert.throws(() => validateSettings("w", "settings", { a: "\n" }), /w: settings\.a: /);
   });
 
-  it("absolute paths: leading /, no .. segment, no control characters", () => {
+  it("absolute paths: leading /, no .. segment, no control characters, one spelling", () => {
     assert.equal(validateAbsolutePath("w", "f", "/etc/postfix-in"), "/etc/postfix-in");
+    assert.equal(validateAbsolutePath("w", "f", "/"), "/");
+    refuses(validateAbsolutePath, "/etc/postfix/", /written plainly.*\(\/etc\/postfix\)/);
+    refuses(validateAbsolutePath, "/etc//postfix", /written plainly.*\(\/etc\/postfix\)/);
+    refuses(validateAbsolutePath, "/etc/./postfix", /written plainly/);
     assert.equal(validateAbsolutePath("w", "f", "/a/..b/c.."), "/a/..b/c..");
     refuses(validateAbsolutePath, "etc/postfix", /absolute/);
     refuses(validateAbsolutePath, "", /absolute/);
