@@ -30,7 +30,7 @@ export function registerFleetCommands(program: Command): void {
       .command(operation)
       .description(DESCRIPTIONS[operation])
       .requiredOption("--inventory <file>", "the fleet's inventory (YAML or JSON)")
-      .option("--only <names>", "only these Macs (comma-separated names)", (value: string) => value.split(",").map((n) => n.trim()).filter(Boolean))
+      .option("--only <names>", "only these Macs (comma-separated names)", parseNames)
       .option("--parallel <n>", "Macs at once", parsePositiveInt, 10)
       .option("--json", "print the results as JSON on stdout instead of the table")
       .action((options: FleetOptions) => runCommand(operation, options));
@@ -61,6 +61,12 @@ async function runCommand(operation: Operation, options: FleetOptions): Promise<
   if (options.json) process.stdout.write(`${JSON.stringify({ operation, results }, null, 2)}\n`);
   else process.stdout.write(`${resultTable(operation, results)}\n`);
   process.exitCode = results.some((r) => r.outcome === "failed") ? 1 : results.some((r) => r.outcome === "drift") ? 2 : 0;
+}
+
+function parseNames(value: string): string[] {
+  const names = value.split(",").map((n) => n.trim()).filter(Boolean);
+  if (names.length === 0) throw new InvalidArgumentError("must name at least one Mac");
+  return names;
 }
 
 function parsePositiveInt(value: string): number {

@@ -41,10 +41,14 @@ export function readLedger(path: string): Ledger {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return { version: 1, macs: {} };
     throw e;
   }
-  const ledger = JSON.parse(text) as Ledger;
-  if (ledger?.version !== 1 || typeof ledger.macs !== "object" || ledger.macs === null) {
-    throw new Error(`${path}: not a fleet ledger (expected {"version": 1, "macs": {...}}); fix or delete it`);
+  const notLedger = (why: string) => new Error(`${path}: not a fleet ledger (${why}); fix or delete it`);
+  let ledger: Ledger;
+  try {
+    ledger = JSON.parse(text) as Ledger;
+  } catch (e) {
+    throw notLedger((e as Error).message);
   }
+  if (ledger?.version !== 1 || typeof ledger.macs !== "object" || ledger.macs === null) throw notLedger('expected {"version": 1, "macs": {...}}');
   return ledger;
 }
 

@@ -72,6 +72,12 @@ describe("mac-postfix step", () => {
     assert.match(result.stderr, /must be "apply" or "destroy"/);
   });
 
+  it("refuses a fleet operation's --only that names no Mac", async () => {
+    const result = await cli(["status", "--inventory", "/nonexistent.yaml", "--only", " , "]);
+    assert.notEqual(result.exitCode, 0);
+    assert.match(result.stderr, /option '--only <names>' argument ' , ' is invalid\. must name at least one Mac/);
+  });
+
   it("fails with the host named when the Mac cannot be reached", async () => {
     // Nothing listens on loopback port 9: the connection is refused and nothing leaves this machine.
     const result = await cli(["step", "apply"], good);

@@ -200,6 +200,15 @@ describe("MacFleet synth", () => {
     assert.equal(JSON.parse(readFileSync(`${file}.ledger.json`, "utf8")).macs.mac2.site, "west");
   });
 
+  test("a damaged ledger is named, with what is wrong with it", () => {
+    const file = inventoryFile({ hosts });
+    writeFileSync(`${file}.ledger.json`, "{ half");
+    assert.throws(() => synth({ inventory: file }), (e: unknown) => {
+      assert.match(String(e), new RegExp(`${file.replaceAll(".", "\\.")}\\.ledger\\.json: not a fleet ledger \\(.*JSON.*\\); fix or delete it`));
+      return true;
+    });
+  });
+
   test("problems between an entry's fields are named by the entry, every one at once", () => {
     const inventory = inventoryFile({
       hosts: [
