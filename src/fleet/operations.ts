@@ -21,6 +21,7 @@ import {
   statFile,
   StepContext,
   transportFor,
+  withMacLock,
   type Transport,
 } from "../executor/index.js";
 import type { HostSpec, InstanceConfigStep, InstanceStep, LaunchJobStep, ReadinessStep } from "../spec.js";
@@ -100,9 +101,12 @@ export async function runFleetOperation(operation: Operation, targets: readonly 
       limit(async () => {
         options.onUpdate?.(target.name);
         const transport = open(target.host);
+        const run = (via: Transport) => OPERATION_RUNNERS[operation](new StepContext(target.host, via, `${operation} ${target.instance.instance.name}`, () => {}), target);
         let result: MacResult;
         try {
-          result = await OPERATION_RUNNERS[operation](new StepContext(target.host, transport, `${operation} ${target.instance.instance.name}`, () => {}), target);
+          // What changes the Mac waits for the Mac lock, as deploy steps do: a stop between a
+          // deploy's bootout and bootstrap would fail that deploy. status and verify only read.
+          result = operation === "status" || operation === "verify" ? await run(transport) : await withMacLock(transport, run);
         } catch (error) {
           result = { name: target.name, outcome: "failed", summary: oneLine((error as Error).message), differences: [] };
         } finally {

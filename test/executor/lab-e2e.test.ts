@@ -7,6 +7,8 @@ import { after, afterEach, before, describe, it } from "node:test";
 import { execa } from "execa";
 import { runStep, jobState, smtpGreeting, StepContext, transportFor, type Transport } from "../../src/executor/index.js";
 import { destroyInstance } from "../../src/executor/instance.js";
+import { parseInventory } from "../../src/fleet/inventory.js";
+import { fleetTargets, runFleetOperation } from "../../src/fleet/operations.js";
 import { withMacLock } from "../../src/executor/lock.js";
 import type { HostSpec, StepAction, StepSpec } from "../../src/spec.js";
 import { Lab, type InventoryHost } from "../lab/lab.js";
@@ -500,6 +502,34 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
         await lock.release();
         await running;
         assert.ok(lines.some((l) => l.endsWith("queue guard: no change")), lines.join("\n"));
+      } finally {
+        await lock.release();
+      }
+    });
+
+    it("a fleet operation that changes the Mac waits for the lock too; verify does not take it", async () => {
+      const mac = macs[1]!;
+      const host = s.sshHost(mac);
+      const inventory = parseInventory({ hosts: [{ name: mac.name, address: mac.address, user: mac.user, port: mac.port, identityFile: mac.identityFile, knownHostsFile: mac.knownHostsFile }] });
+      // Lock attempts show as sessions opened on the transport (the lock holder on the Mac).
+      let opened = 0;
+      const counting = (spec: HostSpec): Transport => {
+        const inner = transportFor(spec);
+        return { description: inner.description, run: (argv, o) => inner.run(argv, o), ptyCommand: (argv) => inner.ptyCommand(argv), dispose: () => inner.dispose(), open: (argv, o) => (opened++, inner.open(argv, o)) };
+      };
+      const lock = await holdMacLock(host);
+      let released = false;
+      try {
+        const flushing = runFleetOperation("flush", fleetTargets(inventory), { transport: counting }).then((results) => ({ results, afterRelease: released }));
+        await eventually("the operation to ask for the Mac lock", 10_000, async () => opened > 0);
+        released = true;
+        await lock.release();
+        const { results, afterRelease } = await flushing;
+        assert.equal(afterRelease, true, "flush ended while another held the Mac lock");
+        assert.equal(results.length, 1);
+        opened = 0;
+        await runFleetOperation("verify", fleetTargets(inventory), { transport: counting });
+        assert.equal(opened, 0, "verify asked for the lock");
       } finally {
         await lock.release();
       }
