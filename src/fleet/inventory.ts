@@ -17,7 +17,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, resolve } from "node:path";
-import { parse as parseYaml } from "yaml";
+import { isMap, isScalar, parseDocument, visit } from "yaml";
 import { INPUT_INSTANCE_DEFAULTS, type Lifecycle, type PostfixInputInstanceProps, type RunMode } from "../constructs/postfix-input-instance.js";
 import { ON_DESTROY_VALUES } from "../constructs/postfix-instance.js";
 import { MAC_DEFAULT_PATHS, type MacPaths } from "../spec.js";
@@ -203,12 +203,31 @@ export function loadInventory(file: string, options: Omit<InventoryOptions, "sou
   }
   let document: unknown;
   try {
-    document = file.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+    document = file.endsWith(".json") ? JSON.parse(text) : parseYamlInventory(text);
   } catch (e) {
     throw new InventoryError(file, [`${file}: not valid ${file.endsWith(".json") ? "JSON" : "YAML"}: ${(e as Error).message.split("\n")[0]}`]);
   }
   const inventory = parseInventory(document, { ...options, source: file, baseDirectory: dirname(resolve(file)) });
   return { ...inventory, file: resolve(file) };
+}
+
+/**
+ * A YAML inventory as data. A `settings` value YAML would read as a number keeps the text it was
+ * written as: main.cf holds text, and `compatibility_level: 3.10` is not 3.1 (nor `0x10` 16).
+ */
+function parseYamlInventory(text: string): unknown {
+  const document = parseDocument(text);
+  if (document.errors.length > 0) throw document.errors[0]!;
+  visit(document, {
+    Pair(_, pair) {
+      if (!isScalar(pair.key) || pair.key.value !== "settings" || !isMap(pair.value)) return;
+      for (const setting of pair.value.items) {
+        const value = setting.value;
+        if (isScalar(value) && typeof value.value === "number" && value.range) value.value = text.slice(value.range[0], value.range[1]);
+      }
+    },
+  });
+  return document.toJS();
 }
 
 /** An inventory from a file path, a document, or one already validated (then `defaults` must be unset). */

@@ -178,6 +178,14 @@ describe("inventory contents", () => {
     assert.deepEqual(inventory.retired.map((m) => [m.name, m.connection]), [["mac0", undefined]]);
   });
 
+  test("a YAML setting that reads as a number reaches main.cf as written", () => {
+    const inventory = loadInventory(
+      file("numbers.yaml", ["hosts:", "  - name: mac1", "    address: 10.0.0.1", "    port: 22", "    settings:", "      compatibility_level: 3.10", "      rel_hex: 0x10", "      rel_exp: 1e3  # a comment", "      rel_neg: -007"].join("\n")),
+    );
+    assert.deepEqual(inventory.hosts[0]!.instance.settings, { compatibility_level: "3.10", rel_hex: "0x10", rel_exp: "1e3", rel_neg: "-007" });
+    assert.equal(inventory.hosts[0]!.connection!.port, 22, "other fields keep YAML's types");
+  });
+
   test("code defaults sit below the file's", () => {
     const inventory = parseInventory({ defaults: { user: "admin" }, hosts: [ok] }, { defaults: { user: "root", port: 2200, label: "org.example.in" } });
     assert.deepEqual(inventory.hosts[0]!.connection, { address: "10.0.0.1", user: "admin", port: 2200 });
