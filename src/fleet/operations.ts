@@ -100,17 +100,18 @@ export async function runFleetOperation(operation: Operation, targets: readonly 
     targets.map((target) =>
       limit(async () => {
         options.onUpdate?.(target.name);
-        const transport = open(target.host);
         const run = (via: Transport) => OPERATION_RUNNERS[operation](new StepContext(target.host, via, `${operation} ${target.instance.instance.name}`, () => {}), target);
+        let transport: Transport | undefined;
         let result: MacResult;
         try {
+          transport = open(target.host);
           // What changes the Mac waits for the Mac lock, as deploy steps do: a stop between a
           // deploy's bootout and bootstrap would fail that deploy. status and verify only read.
           result = operation === "status" || operation === "verify" ? await run(transport) : await withMacLock(transport, run);
         } catch (error) {
           result = { name: target.name, outcome: "failed", summary: oneLine((error as Error).message), differences: [] };
         } finally {
-          await transport.dispose().catch(() => undefined);
+          await transport?.dispose().catch(() => undefined);
         }
         options.onUpdate?.(target.name, result);
         return result;

@@ -7,8 +7,9 @@ import { LocalBackend, PgBackend, TerraformStack, Testing } from "cdktf";
 import type { Construct } from "constructs";
 import { stringify } from "yaml";
 import { fleetStacks } from "../../src/fleet/fleet-stack.js";
-import { InventoryError } from "../../src/fleet/inventory.js";
+import { InventoryError, parseInventory } from "../../src/fleet/inventory.js";
 import { MacFleet, type MacFleetProps } from "../../src/fleet/mac-fleet.js";
+import { fleetTargets, runFleetOperation } from "../../src/fleet/operations.js";
 
 interface Synthesized {
   resource: Record<string, Record<string, { input?: string; triggers?: { spec: string }; provisioner?: Record<string, Record<string, unknown>>[] }>>;
@@ -239,5 +240,20 @@ describe("MacFleet synth", () => {
     assert.deepEqual([...stacks.keys()], ["west"]);
     assert.deepEqual(stacks.get("west")!.fleet.vanished.map((m) => m.name), ["mac2"]);
     assert.match(warnings(stacks.get("west")!.fleet).join("\n"), /Mac "mac2" was deployed from/);
+  });
+});
+
+describe("fleet operations without a Mac", () => {
+  test("a Mac whose transport cannot be opened fails alone, with the reason", async () => {
+    const targets = fleetTargets(parseInventory({ hosts: [{ name: "mac1", address: "10.0.0.1" }, { name: "mac2", address: "10.0.0.2" }] }));
+    const results = await runFleetOperation("verify", targets, {
+      transport: (host) => {
+        throw new Error(`no way to ${host.name}`);
+      },
+    });
+    assert.deepEqual(results.map((r) => [r.name, r.outcome, r.summary]), [
+      ["mac1", "failed", "no way to mac1"],
+      ["mac2", "failed", "no way to mac2"],
+    ]);
   });
 });
