@@ -108,10 +108,10 @@ export class Lab {
   }
 
   /** Writes a job plist, root:root 0644 unless told otherwise. */
-  writePlist(file: string, dict: plist.PlistObject, opts: { uid?: number; mode?: number } = {}): string {
+  writePlist(file: string, dict: plist.PlistObject, opts: { uid?: number; gid?: number; mode?: number } = {}): string {
     mkdirSync(join(file, ".."), { recursive: true });
     writeFileSync(file, plist.build(dict));
-    chownSync(file, opts.uid ?? 0, 0);
+    chownSync(file, opts.uid ?? 0, opts.gid ?? 0);
     chmodSync(file, opts.mode ?? 0o644);
     return file;
   }

@@ -43,11 +43,15 @@ const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every(isS
 const isBoolDict = (v: unknown): v is Record<string, boolean> => isDict(v) && Object.values(v).every(isBool);
 const isStringDict = (v: unknown): v is Record<string, string> => isDict(v) && Object.values(v).every(isString);
 
-/** Checks owner and mode: root (or `owner`, for a user's agents) and not group- or world-writable. */
+/**
+ * Checks owner and mode: root (or `owner`, for a user's agents) and not group- or world-writable;
+ * in the system domain (root the only owner), group wheel too (ref §4: "owned by root (group wheel)").
+ */
 export function checkOwnership(path: string, owners: number[]): void {
   const st = statSync(path);
   if (!st.isFile()) throw new JobFileError("not a regular file");
-  if (!owners.includes(st.uid) || (st.mode & 0o022) !== 0) throw new JobFileError("Path had bad ownership/permissions");
+  const systemGroup = owners.length > 1 || st.gid === 0;
+  if (!owners.includes(st.uid) || !systemGroup || (st.mode & 0o022) !== 0) throw new JobFileError("Path had bad ownership/permissions");
 }
 
 /** Reads, checks and parses a job plist. Unknown keys are accepted and ignored, as launchd does. */

@@ -39,7 +39,7 @@ describe("launchctl, system domain", () => {
     assert.equal(lab.launchctl("bootout", "system/t.relative").code, 0);
   });
 
-  it("bootstrap refuses an invalid plist, a missing file, bad ownership or mode, and a disabled label", () => {
+  it("bootstrap refuses an invalid plist, a missing file, bad ownership (owner or group) or mode, and a disabled label", () => {
     const invalid = lab.path("Library/LaunchDaemons/t.invalid.plist");
     // The recipe's defect: keys without values.
     writeFileSync(invalid, `<?xml version="1.0"?><plist version="1.0"><dict><key>Label</key><string>t.invalid</string><key>RunAtLoad</key><key>KeepAlive</key></dict></plist>`);
@@ -50,6 +50,7 @@ describe("launchctl, system domain", () => {
       sleeper("t.nobody", { RunAtLoad: true }),
       sleeper("t.groupw"),
       sleeper("t.worldw"),
+      lab.writePlist(lab.path("Library/LaunchDaemons/t.staff.plist"), { Label: "t.staff", Program: "/bin/sleep" }, { gid: 20 }),
     ];
     lab.writePlist(cases[2]!, { Label: "t.nobody", Program: "/bin/sleep" }, { uid: NOBODY });
     chmodSync(cases[3]!, 0o664);
@@ -61,6 +62,7 @@ describe("launchctl, system domain", () => {
     }
     assert.equal(lab.info("system/t.nobody"), undefined);
     assert.match(lab.log(), /t\.nobody\.plist refused: Path had bad ownership\/permissions/);
+    assert.match(lab.log(), /t\.staff\.plist refused: Path had bad ownership\/permissions/);
     assert.match(lab.log(), /t\.invalid\.plist refused: invalid property list/);
     assert.match(lab.log(), /refused: service is disabled: t\.disabled/);
   });
