@@ -55,8 +55,9 @@ export async function bootoutAndWait(ctx: StepContext, serviceTarget: string, ti
   if (!(await jobState(ctx, serviceTarget))) return false;
   const argv = [ctx.paths.launchctl, "bootout", serviceTarget];
   const result = await ctx.run(argv, { root: true });
-  // 3 (No such process) / 5: it went away between our print and the bootout.
-  if (result.exitCode !== 0 && result.exitCode !== 3 && result.exitCode !== 5) ctx.failed("launchctl bootout", argv, result);
+  // 3 (No such process) / 5: it went away between our print and the bootout; 37 (Operation
+  // already in progress): another bootout is draining it. Either way, wait for it to go.
+  if (![0, 3, 5, 37].includes(result.exitCode)) ctx.failed("launchctl bootout", argv, result);
   const deadline = Date.now() + timeoutMs;
   while (await jobState(ctx, serviceTarget)) {
     if (Date.now() > deadline) ctx.fail("launchctl bootout", `${serviceTarget} still loaded after ${timeoutMs / 1000} s`);
@@ -74,7 +75,12 @@ export async function isDisabled(ctx: StepContext, domainTargetName: string, lab
   const argv = [ctx.paths.launchctl, "print-disabled", domainTargetName];
   const result = await ctx.run(argv, { root: true });
   if (result.exitCode !== 0) ctx.failed("launchctl print-disabled", argv, result);
-  for (const line of result.stdout.split("\n")) {
+  return parseDisabled(result.stdout, label);
+}
+
+/** Reads `print-disabled`: `"LABEL" => disabled|enabled` (macOS 13+) or `=> true|false` (11-12). */
+export function parseDisabled(output: string, label: string): boolean {
+  for (const line of output.split("\n")) {
     const match = /^\s*"(.*)" => (\S+)\s*$/.exec(line);
     if (match && match[1] === label) return match[2] === "disabled" || match[2] === "true";
   }

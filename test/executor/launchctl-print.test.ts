@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { parseDisabled } from "../../src/executor/launchctl.js";
 import { parsePrint } from "../../src/executor/index.js";
 
 /** The top of `launchctl print system/<label>` on macOS: one tab before top-level keys, more in nested blocks. */
@@ -16,5 +17,27 @@ describe("parsePrint", () => {
 
   it("takes only the number when text follows it", () => {
     assert.equal(parsePrint(print(["state = not running", "last exit code = 78: EX_CONFIG"])).lastExitCode, 78);
+  });
+});
+
+describe("parseDisabled", () => {
+  // `launchctl print-disabled system` as the reference (§3) gives it: a tab before each line.
+  const output = (values: [string, string][]) => ["disabled services = {", ...values.map(([label, v]) => `\t"${label}" => ${v}`), "}"].join("\n");
+
+  it("reads macOS 13 and later: disabled / enabled", () => {
+    const text = output([["org.postfix.in", "disabled"], ["org.other", "enabled"]]);
+    assert.equal(parseDisabled(text, "org.postfix.in"), true);
+    assert.equal(parseDisabled(text, "org.other"), false);
+  });
+
+  it("reads macOS 11 and 12: true / false", () => {
+    const text = output([["org.postfix.in", "true"], ["org.other", "false"]]);
+    assert.equal(parseDisabled(text, "org.postfix.in"), true);
+    assert.equal(parseDisabled(text, "org.other"), false);
+  });
+
+  it("a label it does not list is not disabled, and a longer label is another label", () => {
+    const text = output([["org.postfix.in.2", "disabled"]]);
+    assert.equal(parseDisabled(text, "org.postfix.in"), false);
   });
 });
