@@ -12,7 +12,7 @@
  * when our side goes away is left to finish (it may be changing the Mac), and the silence counted
  * from then: the lock outlives it by HOLD_TIMEOUT_S.
  */
-import { fromPtyResult, type RunOptions, type RunResult, type Session, type Transport } from "../transport/transport.js";
+import { ConnectionError, fromPtyResult, type RunOptions, type RunResult, type Session, type Transport } from "../transport/transport.js";
 
 export const LOCK_PATH = "/var/run/cdktf-mac-postfix.lock";
 
@@ -63,6 +63,8 @@ export async function withMacLock<T>(transport: Transport, fn: (locked: Transpor
     if (line.trim() !== "locked") throw new Error(`unexpected answer from the lock holder: ${JSON.stringify(line)}`);
   } catch (error) {
     await session.close().catch(() => undefined);
+    // An unreachable Mac is said as such; only the lock's own troubles name the lock.
+    if (error instanceof ConnectionError) throw error;
     throw new Error(`lock ${LOCK_PATH} on ${transport.description}: ${(error as Error).message}`);
   } finally {
     clearTimeout(waiting);

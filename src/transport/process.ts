@@ -14,21 +14,23 @@ export async function runProcess(file: string, args: readonly string[], stdin?: 
   return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** How a session's command ended, in words: by default its exit code (or signal) and stderr. */
-export type DescribeEnd = (exitCode: number | undefined, stderr: string) => string;
-export const exitedWith: DescribeEnd = (exitCode, stderr) => `exited ${exitCode ?? "on a signal"}${stderr.trim() ? `\n${stderr.trim()}` : ""}`;
+/**
+ * How a session's command ended, as the error it is when that comes before its first line: by
+ * default its exit code (or signal) and stderr.
+ */
+export type DescribeEnd = (exitCode: number | undefined, stderr: string) => Error;
+export const exitedWith: DescribeEnd = (exitCode, stderr) => new Error(`exited ${exitCode ?? "on a signal"}${stderr.trim() ? `: ${stderr.trim()}` : ""}`);
 
 export function startSession(file: string, args: readonly string[], describeEnd: DescribeEnd = exitedWith): Session {
   const child = execa(file, args, { reject: false, stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: { stdout: false, stderr: true } });
-  const ended = child.then((result) => describeEnd(result.exitCode, String(result.stderr)));
+  const end = child.then((result) => describeEnd(result.exitCode, String(result.stderr)));
+  const ended = end.then((error) => error.message);
   // Output before the first newline is the first line; the rest goes to the listener, or waits for one.
   let head: Buffer | null = Buffer.alloc(0);
   let resolveFirstLine!: (line: string) => void;
   const firstLine = new Promise<string>((resolve, reject) => {
     resolveFirstLine = resolve;
-    child.then((result) => {
-      reject(new Error(`exited ${result.exitCode ?? result.signal} before it was ready: ${String(result.stderr).trim()}`));
-    }, reject);
+    end.then(reject, reject);
   });
   const pending: Buffer[] = [];
   let listener: ((chunk: Buffer) => void) | undefined;

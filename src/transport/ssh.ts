@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { quoteCommand } from "./shell-quote.js";
 import { exitedWith, runProcess, startSession } from "./process.js";
-import { fromPtyResult, privilege, scriptCommand, type RunOptions, type RunResult, type Session, type Transport } from "./transport.js";
+import { ConnectionError, fromPtyResult, privilege, scriptCommand, type RunOptions, type RunResult, type Session, type Transport } from "./transport.js";
 
 /** The spec's SSH connection, without its transport tag. */
 export type SshTarget = Omit<Extract<Connection, { transport: "ssh" }>, "transport">;
@@ -185,7 +185,7 @@ export class SshTransport implements Transport {
     const remote = [...privilege(options.root, options.root ? await this.sudoNeeded() : false), ...argv];
     const { controlPath, target } = await this.connect();
     const result = await runProcess("ssh", sessionArgs(target, controlPath, remote, options.pty ?? false), options.stdin);
-    if (result.exitCode === 255) throw new Error(this.failure(result.stderr));
+    if (result.exitCode === 255) throw new ConnectionError(this.failure(result.stderr));
     return options.pty ? fromPtyResult(result) : result;
   }
 
@@ -199,7 +199,7 @@ export class SshTransport implements Transport {
       const remote = [...privilege(options.root, options.root ? await this.sudoNeeded() : false), ...argv];
       const { controlPath, target } = await this.connect();
       return startSession("ssh", sessionArgs(target, controlPath, remote, false), (exitCode, stderr) =>
-        exitCode === 255 ? this.failure(stderr) : exitedWith(exitCode, stderr),
+        exitCode === 255 ? new ConnectionError(this.failure(stderr)) : exitedWith(exitCode, stderr),
       );
     })();
     const ended = ready.then((session) => session.ended);
@@ -244,7 +244,7 @@ export class SshTransport implements Transport {
       await rm(controlPath, { force: true });
       const fresh = `${controlPath}.${randomBytes(4).toString("hex")}`;
       const result = await runProcess("ssh", masterArgs(target, fresh));
-      if (result.exitCode !== 0) throw new Error(`ssh to ${this.description} failed\n${result.stderr.trim() || `exit ${result.exitCode}`}`);
+      if (result.exitCode !== 0) throw new ConnectionError(`ssh to ${this.description} failed\n${result.stderr.trim() || `exit ${result.exitCode}`}`);
       await rename(fresh, controlPath);
       return { controlPath, target };
     })();

@@ -49,6 +49,11 @@ export interface Transport {
   dispose(): Promise<void>;
 }
 
+/** The Mac could not be reached (ssh's own failure): what a step or an operation reports as is. */
+export class ConnectionError extends Error {
+  override readonly name = "ConnectionError";
+}
+
 /** The argv prefix that gives root: none when already root. */
 export function privilege(root: boolean | undefined, needsSudo: boolean): string[] {
   return root && needsSudo ? ["sudo", "-n", "--"] : [];
