@@ -185,7 +185,7 @@ export class SshTransport implements Transport {
     const remote = [...privilege(options.root, options.root ? await this.sudoNeeded() : false), ...argv];
     const { controlPath, target } = await this.connect();
     const result = await runProcess("ssh", sessionArgs(target, controlPath, remote, options.pty ?? false), options.stdin);
-    if (result.exitCode === 255) throw new ConnectionError(this.failure(result.stderr));
+    if (result.exitCode === 255) throw this.failure(result.stderr);
     return options.pty ? fromPtyResult(result) : result;
   }
 
@@ -199,7 +199,7 @@ export class SshTransport implements Transport {
       const remote = [...privilege(options.root, options.root ? await this.sudoNeeded() : false), ...argv];
       const { controlPath, target } = await this.connect();
       return startSession("ssh", sessionArgs(target, controlPath, remote, false), (exitCode, stderr) =>
-        exitCode === 255 ? new ConnectionError(this.failure(stderr)) : exitedWith(exitCode, stderr),
+        exitCode === 255 ? this.failure(stderr) : exitedWith(exitCode, stderr),
       );
     })();
     const ended = ready.then((session) => session.ended);
@@ -213,9 +213,9 @@ export class SshTransport implements Transport {
     };
   }
 
-  /** What ssh's own failure (exit 255) is reported as. */
-  private failure(stderr: string): string {
-    return `ssh to ${this.description} failed\n${stderr.trim() || "connection lost"}`;
+  /** What ssh's own failure (exit 255, or a master that would not start) is reported as. */
+  private failure(stderr: string, otherwise = "connection lost"): ConnectionError {
+    return new ConnectionError(`ssh to ${this.description} failed\n${stderr.trim() || otherwise}`);
   }
 
   /** Leaves the shared master to its ControlPersist timeout (the Mac's next step reuses it). */
@@ -244,7 +244,7 @@ export class SshTransport implements Transport {
       await rm(controlPath, { force: true });
       const fresh = `${controlPath}.${randomBytes(4).toString("hex")}`;
       const result = await runProcess("ssh", masterArgs(target, fresh));
-      if (result.exitCode !== 0) throw new ConnectionError(`ssh to ${this.description} failed\n${result.stderr.trim() || `exit ${result.exitCode}`}`);
+      if (result.exitCode !== 0) throw this.failure(result.stderr, `exit ${result.exitCode}`);
       await rename(fresh, controlPath);
       return { controlPath, target };
     })();
