@@ -4,7 +4,7 @@
  * configured; the ledger is how the fleet notices that a Mac was deleted instead of retired.
  */
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import type { Inventory } from "./inventory.js";
+import type { FleetMac, Inventory } from "./inventory.js";
 
 export interface LedgerEntry {
   /** "live" while in `hosts` (and after vanishing, until retired); "retired" once in `retired`. */
@@ -53,6 +53,16 @@ export function readLedger(path: string): Ledger {
 }
 
 /**
+ * The site a Mac belongs to, if any says: a live Mac's own, else the one the ledger recorded; a
+ * retired Mac's recorded one first, since its resources stay in the state of the site it was
+ * deployed in, whatever its entry (or `defaults`) now says.
+ */
+export function lastSite(mac: FleetMac, recorded: Readonly<Record<string, LedgerEntry>>, retired: boolean): string | undefined {
+  const last = recorded[mac.name]?.site;
+  return retired ? (last ?? mac.site) : (mac.site ?? last);
+}
+
+/**
  * Records the inventory's Macs in the ledger (atomically, only when something changed) and
  * returns the ones that vanished. A vanished Mac stays "live" in the ledger, so the warning
  * repeats until it is retired or its ledger entry is deleted by hand.
@@ -64,8 +74,7 @@ export function updateLedger(path: string, inventory: Inventory): VanishedMac[] 
   for (const [status, list] of [["live", inventory.hosts], ["retired", inventory.retired]] as const) {
     for (const mac of list) {
       listed.add(mac.name);
-      // A retired Mac's resources stay in the state of the site it was deployed in.
-      const site = status === "retired" ? (before.macs[mac.name]?.site ?? mac.site) : (mac.site ?? before.macs[mac.name]?.site);
+      const site = lastSite(mac, before.macs, status === "retired");
       macs[mac.name] = site === undefined ? { status } : { status, site };
     }
   }

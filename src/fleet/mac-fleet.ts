@@ -4,7 +4,7 @@ import { MacHost, type MacHostProps, type MacResourceType } from "../constructs/
 import { PostfixInputInstance } from "../constructs/postfix-input-instance.js";
 import { showValue, ValidationError } from "../validation.js";
 import { InventoryError, readInventory, type FleetMac, type Inventory, type InventoryDocument } from "./inventory.js";
-import { fleetLedger, readLedger, updateLedger, type LedgerEntry, type VanishedMac } from "./ledger.js";
+import { fleetLedger, lastSite, readLedger, updateLedger, type LedgerEntry, type VanishedMac } from "./ledger.js";
 import { inScratchStack } from "./scratch.js";
 
 /** The site of Macs that name none, when a fleet is split by site. */
@@ -127,14 +127,9 @@ export class MacFleet extends Construct {
   }
 }
 
-/**
- * The site whose stack holds a Mac. A live Mac: its own, else the site the ledger recorded. A
- * retired Mac: the recorded site first, so that its `removed` blocks land in the state that holds
- * its resources whatever its entry (or `defaults`) now says.
- */
+/** The site whose stack holds a Mac (see lastSite): a retired Mac's `removed` blocks land in the state that holds its resources. */
 export function siteOf(mac: FleetMac, recorded: Readonly<Record<string, LedgerEntry>>, retired: boolean): string {
-  const last = recorded[mac.name]?.site;
-  return (retired ? (last ?? mac.site) : (mac.site ?? last)) ?? DEFAULT_SITE;
+  return lastSite(mac, recorded, retired) ?? DEFAULT_SITE;
 }
 
 /** The sites of an inventory's Macs, live and retired, in the order they first appear: one stack each. */
