@@ -51,6 +51,9 @@ export async function destroyInstance(ctx: StepContext, spec: InstanceStep): Pro
     ? []
     : await Promise.all(["queue_directory", "data_directory"].map((name) => settingValue(ctx, dir, name)));
 
+  // Counted in the queue directory read above: no postconf each time (deport reads none and needs no count).
+  const queued = async () => (queueDirectory === undefined ? 0 : ((await messagesIn(ctx, queueDirectory)) ?? 0));
+
   const postmulti = ctx.postfixCommand("postmulti");
   const postfix = ctx.postfixCommand("postfix");
   const running = await masterRunning(ctx, dir);
@@ -58,16 +61,16 @@ export async function destroyInstance(ctx: StepContext, spec: InstanceStep): Pro
   ctx.log("stop", running);
   if (refuse && running) {
     // A running master may have accepted mail since the count: count again, and put master back if so.
-    const count = await queuedMessages(ctx, dir);
-    if (count) {
+    const count = await queued();
+    if (count > 0) {
       await ctx.must("start", [postfix, "-c", dir, "start"], { pty: true });
       ctx.note(`started ${spec.instance.name} again`);
-      await refuseIfQueued(ctx, dir, spec.instance.name);
+      failQueued(ctx, count, dir, spec.instance.name);
     }
   }
 
   if (spec.onDestroy === "discard-queue") {
-    const count = (await queuedMessages(ctx, dir)) ?? 0;
+    const count = await queued();
     if (count > 0) await ctx.must("discard queue", [ctx.postfixCommand("postsuper"), "-c", dir, "-d", "ALL"], { pty: true });
     ctx.log(`discard ${count} queued message(s)`, count > 0);
   }
@@ -153,13 +156,16 @@ async function physicalPaths(ctx: StepContext, paths: readonly string[]): Promis
 /** The guard: fails, changing nothing, when the instance still holds mail. */
 export async function refuseIfQueued(ctx: StepContext, configDirectory: string, name: string): Promise<void> {
   const count = await queuedMessages(ctx, configDirectory);
-  if (count) {
-    ctx.fail(
-      "destroy",
-      `${count} message(s) queued in ${name} on ${ctx.host.name}: deliver them first (postqueue -c ${configDirectory} -f), or set onDestroy to "deport" (keeps every file) or "discard-queue" (deletes the mail)`,
-    );
-  }
+  if (count) failQueued(ctx, count, configDirectory, name);
   ctx.log("queue empty", false);
+}
+
+/** Fails a destroy that found `count` messages queued, saying how to go on. */
+function failQueued(ctx: StepContext, count: number, configDirectory: string, name: string): never {
+  return ctx.fail(
+    "destroy",
+    `${count} message(s) queued in ${name} on ${ctx.host.name}: deliver them first (postqueue -c ${configDirectory} -f), or set onDestroy to "deport" (keeps every file) or "discard-queue" (deletes the mail)`,
+  );
 }
 
 export async function destroyQueueGuard(ctx: StepContext, spec: QueueGuardStep): Promise<void> {
