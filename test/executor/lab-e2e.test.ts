@@ -88,6 +88,19 @@ async function masterPidFile(mac: InventoryHost, dir: string): Promise<number> {
   return Number((await onMac(lab, mac.name, ["cat", `${await setting(lab, mac.name, dir, "queue_directory")}/pid/master.pid`])).trim());
 }
 
+/** The Mac's own transport with some of its methods replaced; the rest go to it unchanged. */
+function hookedTransport(host: HostSpec, hooks: (inner: Transport) => Partial<Transport>): Transport {
+  const inner = transportFor(host);
+  return {
+    description: inner.description,
+    run: (argv, options) => inner.run(argv, options),
+    ptyCommand: (argv) => inner.ptyCommand(argv),
+    open: (argv, options) => inner.open(argv, options),
+    dispose: () => inner.dispose(),
+    ...hooks(inner),
+  };
+}
+
 const changedLines = (lines: string[]) => lines.filter((l) => l.endsWith(": changed"));
 
 /** A rerun checked something and changed nothing: it logged lines, none of them "changed". */
@@ -373,13 +386,8 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
 
     /** Runs the instance's destroy with a message queued just before the first command `when` picks. */
     async function destroyWithMailArriving(when: (argv: readonly string[]) => boolean): Promise<string[]> {
-      const inner = transportFor(host);
       let arrived = false;
-      const transport: Transport = {
-        description: inner.description,
-        ptyCommand: (argv) => inner.ptyCommand(argv),
-        open: (argv, options) => inner.open(argv, options),
-        dispose: () => inner.dispose(),
+      const transport = hookedTransport(host, (inner) => ({
         run: async (argv, options) => {
           if (!arrived && when(argv)) {
             arrived = true;
@@ -387,7 +395,7 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
           }
           return inner.run(argv, options);
         },
-      };
+      }));
       const lines: string[] = [];
       try {
         await destroyInstance(new StepContext(host, transport, `instance ${name}`, (line) => lines.push(line)), s.instanceStep(host, name));
@@ -513,10 +521,7 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
       const inventory = parseInventory({ hosts: [{ name: mac.name, address: mac.address, user: mac.user, port: mac.port, identityFile: mac.identityFile, knownHostsFile: mac.knownHostsFile }] });
       // Lock attempts show as sessions opened on the transport (the lock holder on the Mac).
       let opened = 0;
-      const counting = (spec: HostSpec): Transport => {
-        const inner = transportFor(spec);
-        return { description: inner.description, run: (argv, o) => inner.run(argv, o), ptyCommand: (argv) => inner.ptyCommand(argv), dispose: () => inner.dispose(), open: (argv, o) => (opened++, inner.open(argv, o)) };
-      };
+      const counting = (spec: HostSpec) => hookedTransport(spec, (inner) => ({ open: (argv, o) => (opened++, inner.open(argv, o)) }));
       const lock = await holdMacLock(host);
       let released = false;
       try {
