@@ -2,7 +2,7 @@ export * from "./spec.js";
 export * from "./validation.js";
 export * from "./plist/launchd.js";
 export * from "./constructs/mac-host.js";
-export { ADDRESS_PREFIX_PATTERN, CLI_PATH, escapeTemplates, macStepAddress, macStepProvisioner, type MacStepName } from "./constructs/mac-step.js";
+export { ADDRESS_PREFIX_PATTERN, CLI_PATH, STEP_CLIENT_PATH, escapeTemplates, macStepAddress, macStepProvisioner, type MacStepName } from "./constructs/mac-step.js";
 export * from "./constructs/postfix-instance.js";
 export * from "./constructs/launch-job.js";
 export * from "./constructs/launch-daemon.js";

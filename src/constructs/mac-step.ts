@@ -26,16 +26,22 @@ export function macStepAddress(resourceType: MacResourceType, addressPrefix: str
   return `${resourceType}.${addressPrefix}_${step}`;
 }
 
-/** Absolute path of this package's CLI, found from the package root (works from src via tsx and from lib). */
-export const CLI_PATH: string = (() => {
+/** This package's built programs folder, found from the package root (works from src via tsx and from lib). */
+const PROGRAMS: string = (() => {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, "package.json"))) {
     const parent = dirname(dir);
     if (parent === dir) throw new Error(`cdktf-mac-postfix: no package.json above ${fileURLToPath(import.meta.url)}`);
     dir = parent;
   }
-  return join(dir, "lib", "cli", "mac-postfix.js");
+  return join(dir, "lib", "cli");
 })();
+
+/** Absolute path of this package's CLI (`mac-postfix step …`, fleet operations). */
+export const CLI_PATH: string = join(PROGRAMS, "mac-postfix.js");
+
+/** Absolute path of the step client the provisioners run (see src/cli/step-client.pl). */
+export const STEP_CLIENT_PATH: string = join(PROGRAMS, "step-client.pl");
 
 /** Terraform expression, inside a provisioner, of the step's spec (JSON text). */
 function specExpression(resourceType: MacResourceType): string {
@@ -43,13 +49,14 @@ function specExpression(resourceType: MacResourceType): string {
 }
 
 /**
- * The local-exec provisioner that runs `mac-postfix step <action>` for a resource of the given type.
- * No shell: `interpreter` is the argv, the spec travels in the environment.
+ * The local-exec provisioner that runs a step for a resource of the given type: the step client,
+ * which hands it to the user's step server (or runs `mac-postfix step <action>` itself). No shell:
+ * `interpreter` is the argv, the spec travels in the environment.
  */
 export function macStepProvisioner(resourceType: MacResourceType, action: StepAction): LocalExecProvisioner {
   return {
     type: "local-exec",
-    interpreter: ["node", CLI_PATH, "step"],
+    interpreter: ["perl", STEP_CLIENT_PATH],
     command: action,
     environment: { [STEP_ENV]: specExpression(resourceType) },
     ...(action === "destroy" ? { when: "destroy" as const } : {}),

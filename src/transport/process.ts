@@ -1,9 +1,35 @@
 /** The execa calls both transports share: run to completion, or hold stdin open as a Session. */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { execa } from "execa";
 import type { RunResult, Session } from "./transport.js";
 
+/**
+ * Whose processes these are when one node process runs the steps of many callers (the step server):
+ * the caller's environment (its PATH, its ssh-agent) and working folder, and a signal that ends
+ * the processes when that caller goes away, as they would end with a step program of its own.
+ */
+export interface ProcessScope {
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd: string;
+  readonly signal: AbortSignal;
+}
+
+const scopes = new AsyncLocalStorage<ProcessScope>();
+
+/** Runs fn with every process it starts (through this module) in the given scope. */
+export function inProcessScope<T>(scope: ProcessScope, fn: () => Promise<T>): Promise<T> {
+  return scopes.run(scope, fn);
+}
+
+/** execa options of the current scope: none outside one (this process's own environment). */
+function scopeOptions() {
+  const scope = scopes.getStore();
+  return scope ? { env: scope.env, extendEnv: false, cwd: scope.cwd, cancelSignal: scope.signal } : {};
+}
+
 export async function runProcess(file: string, args: readonly string[], stdin?: string): Promise<RunResult> {
   const result = await execa(file, args, {
+    ...scopeOptions(),
     reject: false,
     stripFinalNewline: false,
     ...(stdin === undefined ? { stdin: "ignore" as const } : { input: stdin }),
@@ -22,7 +48,7 @@ export type DescribeEnd = (exitCode: number | undefined, stderr: string) => Erro
 export const exitedWith: DescribeEnd = (exitCode, stderr) => new Error(`exited ${exitCode ?? "on a signal"}${stderr.trim() ? `: ${stderr.trim()}` : ""}`);
 
 export function startSession(file: string, args: readonly string[], describeEnd: DescribeEnd = exitedWith): Session {
-  const child = execa(file, args, { reject: false, stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: { stdout: false, stderr: true } });
+  const child = execa(file, args, { ...scopeOptions(), reject: false, stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: { stdout: false, stderr: true } });
   const end = child.then((result) => describeEnd(result.exitCode, String(result.stderr)));
   const ended = end.then((error) => error.message);
   // Output before the first newline is the first line; the rest goes to the listener, or waits for one.

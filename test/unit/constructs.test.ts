@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { existsSync } from "node:fs";
 import { Testing, type TerraformStack } from "cdktf";
 import plist from "plist";
 import {
   CLI_PATH,
+  STEP_CLIENT_PATH,
   LaunchAgent,
   LaunchDaemon,
   LogoutHook,
@@ -35,8 +37,8 @@ function input(hostProps: MacHostProps = SSH, props: Partial<PostfixInputInstanc
   return { ...out, construct, data, step: (name: string) => data[`mac1_${name}`] };
 }
 
-const apply = { type: undefined, "local-exec": { interpreter: ["node", CLI_PATH, "step"], command: "apply", environment: { MAC_POSTFIX_STEP: "${self.input}" } } };
-const destroy = { "local-exec": { interpreter: ["node", CLI_PATH, "step"], command: "destroy", when: "destroy", environment: { MAC_POSTFIX_STEP: "${self.input}" } } };
+const apply = { type: undefined, "local-exec": { interpreter: ["perl", STEP_CLIENT_PATH], command: "apply", environment: { MAC_POSTFIX_STEP: "${self.input}" } } };
+const destroy = { "local-exec": { interpreter: ["perl", STEP_CLIENT_PATH], command: "destroy", when: "destroy", environment: { MAC_POSTFIX_STEP: "${self.input}" } } };
 delete (apply as { type?: unknown }).type;
 
 /** Expects the five steps of one PostfixInputInstance, each with cdktf's metadata minus the construct path. */
@@ -138,7 +140,7 @@ describe("PostfixInputInstance", () => {
     assertNoConstructPath(writtenResources(input().stack).terraform_data!);
   });
 
-  it("runs the CLI without a shell: apply at create, destroy only for steps that undo something", () => {
+  it("runs the step client without a shell: apply at create, destroy only for steps that undo something", () => {
     const { step, json } = input();
     assert.deepEqual(step("instance").provisioner, [apply, destroy]);
     assert.deepEqual(step("config").provisioner, [apply]);
@@ -146,7 +148,8 @@ describe("PostfixInputInstance", () => {
     assert.deepEqual(step("readiness").provisioner, [apply]);
     assert.deepEqual(step("queue_guard").provisioner, [destroy]);
     assert.ok(Testing.toHaveResourceWithProperties(json, "terraform_data", { provisioner: [destroy] }));
-    assert.ok(CLI_PATH.endsWith("/lib/cli/mac-postfix.js"), CLI_PATH);
+    assert.ok(STEP_CLIENT_PATH.endsWith("/lib/cli/step-client.pl"), STEP_CLIENT_PATH);
+    assert.ok(existsSync(STEP_CLIENT_PATH) && existsSync(CLI_PATH), "the build put both programs in lib/cli");
   });
 
   it("orders steps: config after instance, job after config, readiness and queue-guard after the job", () => {
@@ -484,8 +487,8 @@ describe("null_resource variant", () => {
     assert.deepEqual(JSON.parse(steps.mac1_instance!.triggers.spec), specOnTheWire(construct.instance.instanceStep));
     const env = { MAC_POSTFIX_STEP: "${self.triggers.spec}" };
     assert.deepEqual(steps.mac1_instance!.provisioner, [
-      { "local-exec": { interpreter: ["node", CLI_PATH, "step"], command: "apply", environment: env } },
-      { "local-exec": { interpreter: ["node", CLI_PATH, "step"], command: "destroy", when: "destroy", environment: env } },
+      { "local-exec": { interpreter: ["perl", STEP_CLIENT_PATH], command: "apply", environment: env } },
+      { "local-exec": { interpreter: ["perl", STEP_CLIENT_PATH], command: "destroy", when: "destroy", environment: env } },
     ]);
     assert.deepEqual(steps.mac1_queue_guard!.depends_on, ["null_resource.mac1_job"]);
   });

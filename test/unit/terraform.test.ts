@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Testing, TerraformStack } from "cdktf";
-import { CLI_PATH, LaunchAgent, LogoutHook, MacHost, PostfixInputInstance, type InstanceConfigStep, type PostfixInputInstanceProps, type StepSpec } from "../../src/index.js";
+import { LaunchAgent, LogoutHook, MacHost, PostfixInputInstance, type InstanceConfigStep, type PostfixInputInstanceProps, STEP_CLIENT_PATH, type StepSpec } from "../../src/index.js";
 import { terraformEnv } from "./helpers.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -65,7 +65,7 @@ describe("real terraform", () => {
       `import { appendFileSync } from "node:fs";
 const spec = JSON.parse(process.env.MAC_POSTFIX_STEP);
 appendFileSync(process.env.RECORD_LOG, JSON.stringify({ argv: process.argv.slice(2), spec }) + "\\n");
-if (process.env.RECORD_REFUSE === spec.kind + ":" + process.argv[3]) { console.error("refused"); process.exit(1); }
+if (process.env.RECORD_REFUSE === spec.kind + ":" + process.argv[2]) { console.error("refused"); process.exit(1); }
 `,
     );
     const dir = join(work, "tf");
@@ -81,21 +81,20 @@ if (process.env.RECORD_REFUSE === spec.kind + ":" + process.argv[3]) { console.e
       new PostfixInputInstance(stack, "input", { host: new MacHost(stack, "mac", { local: true }), addressPrefix: "mac", ...props });
       let json = readFileSync(join(Testing.fullSynth(stack), "stacks", "stack", "cdk.tf.json"), "utf8");
       if (objectInputs) json = withObjectInputs(json);
-      assert.ok(json.includes(JSON.stringify(CLI_PATH)));
-      writeFileSync(join(dir, "cdk.tf.json"), json.split(JSON.stringify(CLI_PATH)).join(JSON.stringify(recorder)));
+      writeFileSync(join(dir, "cdk.tf.json"), withRecorder(json, recorder));
       if (!existsSync(join(dir, ".terraform"))) assert.equal(run("terraform", ["init", "-input=false"], dir).status, 0);
       const result = run("terraform", [command, "-auto-approve", "-input=false"], dir, { RECORD_LOG: log, ...extraEnv });
       const lines = existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").filter(Boolean) : [];
       const calls = lines.slice(seen).map((l) => JSON.parse(l) as { argv: string[]; spec: StepSpec });
       seen = lines.length;
-      return { ...result, calls, steps: calls.map((c) => `${c.spec.kind}:${c.argv[1]}`) };
+      return { ...result, calls, steps: calls.map((c) => `${c.spec.kind}:${c.argv[0]}`) };
     }
 
     it("create runs instance, config, job, then readiness; the guard has nothing to create", () => {
       const { status, output, calls, steps } = deploy({ settings: { smtpd_banner: HOSTILE } });
       assert.equal(status, 0, output);
       assert.deepEqual(steps, ["instance:apply", "instance-config:apply", "launch-job:apply", "readiness:apply"]);
-      assert.deepEqual(calls[0]!.argv, ["step", "apply"]);
+      assert.deepEqual(calls[0]!.argv, ["apply"]);
       const config = calls[1]!.spec;
       assert.ok(config.kind === "instance-config");
       assert.equal(config.settings.smtpd_banner, HOSTILE, "user text reaches the executor verbatim");
@@ -151,7 +150,7 @@ if (process.env.RECORD_REFUSE === spec.kind + ":" + process.argv[3]) { console.e
       assert.equal(status, 0, output);
       assert.deepEqual(steps, ["queue-guard:destroy", "launch-job:destroy", "instance:destroy"]);
       assert.equal((calls[2]!.spec as { onDestroy: string }).onDestroy, "deport");
-      assert.deepEqual(calls[2]!.argv, ["step", "destroy"]);
+      assert.deepEqual(calls[2]!.argv, ["destroy"]);
     });
   });
 });
@@ -199,10 +198,24 @@ describe("cdktf CLI", () => {
 });
 
 /** The stack as it was synthesized while a step's `input` was an object and its provisioners `jsonencode`d it. */
-function withObjectInputs(json: string): string {
-  const stack = JSON.parse(json) as { resource: { terraform_data: Record<string, { input: string; provisioner: { "local-exec": { environment: Record<string, string> } }[] }> } };
+type Provisioned = { resource: { terraform_data: Record<string, { input: string; provisioner: { "local-exec": { interpreter: string[]; environment: Record<string, string> } }[] }> } };
+
+/** The stack with every provisioner's step client (checked to be the one it runs) replaced by the recorder. */
+function withRecorder(json: string, recorder: string): string {
+  const stack = JSON.parse(json) as Provisioned;
   for (const resource of Object.values(stack.resource.terraform_data)) {
-    resource.input = JSON.parse(resource.input);
+    for (const p of resource.provisioner) {
+      assert.deepEqual(p["local-exec"].interpreter, ["perl", STEP_CLIENT_PATH]);
+      p["local-exec"].interpreter = ["node", recorder];
+    }
+  }
+  return JSON.stringify(stack);
+}
+
+function withObjectInputs(json: string): string {
+  const stack = JSON.parse(json) as Provisioned;
+  for (const resource of Object.values(stack.resource.terraform_data)) {
+    resource.input = JSON.parse(resource.input) as string;
     for (const p of resource.provisioner) p["local-exec"].environment.MAC_POSTFIX_STEP = "${jsonencode(self.input)}";
   }
   return JSON.stringify(stack);

@@ -1,0 +1,34 @@
+/** `mac-postfix step apply|destroy`: one step from its spec's JSON, its output and exit code. */
+import { parseStepSpec, runStep, StepError } from "../executor/index.js";
+import { STEP_ENV, type StepAction } from "../spec.js";
+
+/**
+ * Runs the step whose spec is specText, writing its log lines and any failure to write. Returns
+ * the exit code: 0 when the step succeeded, 1 otherwise. Shared by the CLI and the step server.
+ */
+export async function stepCommand(action: StepAction, specText: string | undefined, write: (text: string) => void): Promise<number> {
+  const fail = (headline: string, detail = ""): number => {
+    write(`${headline}\n${detail ? `${detail.replace(/^/gm, "  ")}\n` : ""}`);
+    return 1;
+  };
+  let spec;
+  try {
+    spec = parseStepSpec(specText);
+  } catch (error) {
+    return fail(`mac-postfix: invalid step spec in $${STEP_ENV}: ${(error as Error).message}`);
+  }
+  try {
+    await runStep(spec, action, { log: (line) => write(`${line}\n`) });
+    return 0;
+  } catch (error) {
+    if (error instanceof StepError) return fail(error.headline, error.detail);
+    // Anything else (ssh, the lock): its first line is the headline, the rest the tool's own text.
+    const [first, ...rest] = (error as Error).message.split("\n");
+    return fail(`[${spec.host.name}] ${spec.kind} (${spec.construct}): ${action} failed: ${first}`, rest.join("\n"));
+  }
+}
+
+/** Parses a step action argument. */
+export function isStepAction(value: string): value is StepAction {
+  return value === "apply" || value === "destroy";
+}
