@@ -3,7 +3,8 @@
  * (they share the cores): one `cdktf deploy` of the benchmark app to N lab Macs under
  * `perf record -a` (CPU samples of every process, by program) and Linux process accounting
  * (every process that ends, with its parent, in every PID namespace: how many runs of each
- * program). Step programs are told from the cdktf CLI by their parent (Terraform). Prints a
+ * program). The step server and step clients are told from the cdktf CLI and the Macs' lock
+ * holders by their parents. Prints a
  * Markdown table; nothing is written to bench/results.
  *   tsx bench/machine-profile.ts [--macs 50] [--parallelism 10]
  * Needs root and the Debian packages linux-perf and acct; runs on its own lab instance ("m").
@@ -71,11 +72,15 @@ try {
   if (m.exitCode !== 0) throw new Error(`cdktf deploy exited ${m.exitCode}: see ${join(dir, "deploy.log")}`);
 
   const processes = await accounted(pacct);
-  const isStep = (pid: number) => processes.get(processes.get(pid)?.ppid ?? -1)?.comm === "terraform";
+  const parentOf = (pid: number) => processes.get(processes.get(pid)?.ppid ?? -1)?.comm;
   const label = (comm: string, pid: number) => {
+    if (comm === "perl" && parentOf(pid) === "terraform") return "perl (step clients, run by Terraform)";
     if (comm !== "node") return comm;
     if (!processes.has(pid)) return "node (running before and after: the Macs' launchd emulators)";
-    return isStep(pid) ? "node (step programs, run by Terraform)" : "node (cdktf CLI, the app's synth)";
+    if (parentOf(pid) === "terraform") return "node (step programs of their own, run by Terraform)";
+    // Started by a step client, which ends first: the server is then init's.
+    if (parentOf(pid) === "perl" || processes.get(pid)?.ppid === 1) return "node (the step server)";
+    return "node (cdktf CLI, the app's synth)";
   };
   const samples = new Map<string, number>();
   const { stdout } = await execa("perf", ["script", "-F", "comm,pid", "-i", join(dir, "perf.data")], { maxBuffer: 1 << 30 });

@@ -5,14 +5,13 @@
 # runs, and relays the step's output and exit code. Perl starts in a few milliseconds where node
 # takes ~0.1 CPU s; with one server per deploy, a fleet's 200 steps start node once.
 # When no server can be had, it runs the step itself: exec node mac-postfix.js step ACTION.
-# Only core modules of perl-base, which every Mac and every Debian has.
+# Only core modules of perl-base, which every Mac and every Debian has, and few of them: perl's
+# start is most of what a step costs the deploying machine.
 use strict;
 use warnings;
 use Cwd qw(abs_path getcwd);
 use Fcntl qw(:flock);
-use IO::Socket::UNIX;
-use POSIX qw(setsid _exit);
-use Socket qw(SOCK_STREAM);
+use Socket qw(AF_UNIX SOCK_STREAM pack_sockaddr_un);
 
 my $HELLO = "mac-postfix step server 1";
 my $action = $ARGV[0] // '';
@@ -38,10 +37,12 @@ my $socket_path = "$name.sock";
 
 # A server that greets: only then has the step not started anywhere.
 sub connect_server {
-    my $socket = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $socket_path) or return;
+    socket(my $socket, AF_UNIX, SOCK_STREAM, 0) or return;
+    connect($socket, pack_sockaddr_un($socket_path)) or return;
     my $hello = <$socket>;
-    return $socket if defined $hello && $hello eq "$HELLO\n";
-    return;
+    return unless defined $hello && $hello eq "$HELLO\n";
+    select((select($socket), $| = 1)[0]);
+    return $socket;
 }
 
 my $server = connect_server();
@@ -51,16 +52,17 @@ unless ($server) {
     $server = connect_server();
     unless ($server) {
         unlink $socket_path;
+        require POSIX; # only here: loading it costs more than the rest of the client
         my $pid = fork;
         run_here("fork: $!") unless defined $pid;
         if ($pid == 0) {
             # Its own session, and none of Terraform's pipes: Terraform waits for those to close.
-            setsid();
+            POSIX::setsid();
             chdir '/'; # each step names its own working folder; the server pins none
             open STDIN, '<', '/dev/null';
             open STDOUT, '>', "$name.log";
             open STDERR, '>&', \*STDOUT;
-            exec('node', $server_js, $socket_path) or _exit(127);
+            exec('node', $server_js, $socket_path) or POSIX::_exit(127);
         }
         for (1 .. 400) {
             select undef, undef, undef, 0.025;
