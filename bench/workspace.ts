@@ -22,7 +22,8 @@ export function toolEnv(dir: string): Record<string, string> {
 /** A cdktf project folder whose app is bench/app.ts. */
 export function cdktfProject(dir: string): void {
   mkdirSync(dir, { recursive: true });
-  const app = `${join(BIN, "tsx")} ${join(REPO, "bench", "app.ts")}`;
+  // tsx as node's loader: one node process for the synth, where the tsx command starts two.
+  const app = `node --import ${import.meta.resolve("tsx")} ${join(REPO, "bench", "app.ts")}`;
   writeJson(join(dir, "cdktf.json"), { language: "typescript", app, projectId: "mac-postfix-bench", sendCrashReports: "false", terraformProviders: [], terraformModules: [], context: {} });
 }
 

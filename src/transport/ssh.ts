@@ -154,8 +154,21 @@ async function sharedControlPath(target: SshTarget): Promise<string> {
  */
 async function answers(target: SshTarget, controlPath: string): Promise<boolean> {
   if (!existsSync(controlPath)) return false;
-  return (await runProcess("ssh", ["-o", `ControlPath=${controlPath}`, "-O", "check", "--", target.host])).exitCode === 0;
+  const checked = answeredAt.get(controlPath);
+  if (checked !== undefined && Date.now() - checked < RECHECK_MS) return true;
+  const answered = (await runProcess("ssh", ["-o", `ControlPath=${controlPath}`, "-O", "check", "--", target.host])).exitCode === 0;
+  if (answered) answeredAt.set(controlPath, Date.now());
+  else answeredAt.delete(controlPath);
+  return answered;
 }
+
+/**
+ * When each master last answered, in this process: the step server's next steps on a Mac skip the
+ * check (one ssh process each) for RECHECK_MS, well inside ControlPersist. A master that died
+ * meanwhile costs such a step a connection of its own (the fallback above), nothing more.
+ */
+const answeredAt = new Map<string, number>();
+const RECHECK_MS = 10_000;
 
 /** argv (after `ssh`) that opens the master connection in the background. */
 export function masterArgs(target: SshTarget, controlPath: string): string[] {
@@ -229,6 +242,7 @@ export class SshTransport implements Transport {
   async closeMaster(): Promise<void> {
     const controlPath = await sharedControlPath(this.target);
     if (existsSync(controlPath)) await runProcess("ssh", ["-o", `ControlPath=${controlPath}`, "-O", "exit", "--", this.target.host]);
+    answeredAt.delete(controlPath);
     await rm(controlPath, { force: true });
     await this.dispose();
   }
