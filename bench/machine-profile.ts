@@ -17,7 +17,7 @@ import { Lab } from "../test/lab/lab.js";
 import { controlFolderPath } from "../lib/transport/ssh.js";
 import { writeFleetInventory } from "./fleet.js";
 import { measure } from "./measure.js";
-import { cdktfArgv, cdktfProject, closeMasters, toolEnv, WORK } from "./workspace.js";
+import { cdktfArgv, cdktfProject, closeMasters, stopStepServer, toolEnv, WORK } from "./workspace.js";
 
 const { values: args } = parseArgs({ options: { macs: { type: "string", default: "50" }, parallelism: { type: "string", default: "10" } } });
 const FREQUENCY = 199;
@@ -64,7 +64,7 @@ try {
   const perf = execa("perf", ["record", "-a", "-F", String(FREQUENCY), "-o", join(dir, "perf.data")], { reject: false, stdio: "ignore" });
   await new Promise((r) => setTimeout(r, 1000));
   const before = machineCpuS();
-  const m = await measure(cdktfArgv("deploy", "fleet", dir, tfp), { cwd: dir, env, logFile: join(dir, "deploy.log") });
+  const m = await measure(cdktfArgv("deploy", "fleet", dir, tfp), { cwd: dir, env, logFile: join(dir, "deploy.log"), afterExit: stopStepServer });
   const after = machineCpuS();
   perf.kill("SIGINT");
   await perf;

@@ -18,7 +18,7 @@ import { writeAnsibleInventory, writeFleetInventory } from "./fleet.js";
 import { ensureBenchPackages, measure, writeJson, type Measurement } from "./measure.js";
 import { writeReport } from "./report.js";
 import { scale } from "./scale.js";
-import { ANSIBLE, BIN, cdktfArgv, cdktfProject, closeMasters, LAB_INSTANCE, REPO, RESULTS, toolEnv, WORK } from "./workspace.js";
+import { ANSIBLE, BIN, cdktfArgv, cdktfProject, closeMasters, LAB_INSTANCE, REPO, RESULTS, stopStepServer, toolEnv, WORK } from "./workspace.js";
 import { acceptedConnections, enableSshdLog, restoreSshd } from "./sshd.js";
 import { stepProfile, taskProfile, type StepProfile } from "./profile.js";
 
@@ -155,8 +155,9 @@ async function fleetSize(lab: Lab, all: InventoryHost[], n: number, results: Res
       await run("terraform-floor", "noop", rep, cdktfArgv("deploy", "floor", dir, tfp), floorEnv);
       await run("terraform-floor", "destroy", rep, cdktfArgv("destroy", "floor", dir, tfp), floorEnv);
 
-      // Our steps, too, leave each Mac's master up for its next step: closed after each run in the same way.
-      const fleetEnv = { env: { BENCH_INVENTORY: inventory }, afterExit: () => closeMasters(controlFolderPath()) };
+      // Our steps, too, leave each Mac's master up for its next step, and the step server for the
+      // next deploy: both ended after each run, so every run starts cold.
+      const fleetEnv = { env: { BENCH_INVENTORY: inventory }, afterExit: () => Promise.all([closeMasters(controlFolderPath()), stopStepServer()]).then(() => undefined) };
       await run("cdktf", "deploy", rep, cdktfArgv("deploy", "fleet", dir, tfp), fleetEnv);
       await check("deployed");
       await run("cdktf", "noop", rep, cdktfArgv("deploy", "fleet", dir, tfp), fleetEnv);

@@ -31,6 +31,14 @@ export const cdktfArgv = (command: string, stack: string, dir: string, extra: st
   join(BIN, "cdktf"), command, stack, "--output", join(dir, "cdktf.out"), ...extra,
 ];
 
+/**
+ * Ends this checkout's step server (SIGTERM: it removes its socket and exits), so that the next
+ * run starts one of its own, as a first deploy would.
+ */
+export async function stopStepServer(): Promise<void> {
+  await execa("pkill", ["-TERM", "-f", `^node ${join(REPO, "lib", "cli", "step-server.js")} `], { reject: false });
+}
+
 /** Asks every ControlMaster with a socket in dir to exit. */
 export async function closeMasters(dir: string): Promise<void> {
   const sockets = existsSync(dir) ? readdirSync(dir) : [];
