@@ -223,7 +223,7 @@ describe("cdktn-cli 0.24 on Node 20", { timeout: 180_000 }, () => {
       return { ...json, "//": undefined };
     };
     const [a, b] = [read(tn.dir, join(tn.dir, "node_modules", "cdktf-mac-postfix")), read(tf.dir, REPO.replace(/\/$/, ""))];
-    assert.match(JSON.stringify(a), /"<package>\/lib\/cli\/mac-postfix\.js"/, "the provisioners run the installed copy's CLI");
+    assert.match(JSON.stringify(a), /"<package>\/lib\/cli\/step-client\.pl"/, "the provisioners run the installed copy's step client");
     assert.deepEqual(a, b);
   });
 });
