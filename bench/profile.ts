@@ -17,7 +17,7 @@ export interface StepProfile {
   /**
    * Per step and action (e.g. "config create", "job destroy"): how many resources, the median, max
    * and total seconds each took, and the median seconds until the step's program printed its
-   * first line (node start-up, SSH connection, sudo, lock: the fixed cost of a step).
+   * first line (step client and server, SSH connection, sudo, lock: the fixed cost of a step).
    */
   steps: Record<string, { count: number; medianS: number; maxS: number; sumS: number; firstOutputMedianS?: number }>;
 }

@@ -231,7 +231,7 @@ export async function writeReport(results: Results): Promise<void> {
   p("", "## Where the time goes", "");
   const prof = (tool: Tool, phase: Phase) => results.runs.filter((r) => r.tool === tool && r.phase === phase && r.size === big && r.steps);
   p(
-    `Each command's output is stamped line by line with the seconds since its start (logs under \`/tmp/mac-postfix-bench/\`), which splits a \`cdktf deploy\` into: CLI start and synth (until Terraform's first line), \`terraform init\` + plan, and the apply; and gives each resource step's duration ("Creating..." to "Creation complete") and how long its program took to print its first line (node start, SSH connection, sudo, the Mac-side lock). Medians over the repetitions at ${big} Macs:`,
+    `Each command's output is stamped line by line with the seconds since its start (logs under \`/tmp/mac-postfix-bench/\`), which splits a \`cdktf deploy\` into: CLI start and synth (until Terraform's first line), \`terraform init\` + plan, and the apply; and gives each resource step's duration ("Creating..." to "Creation complete") and how long its program took to print its first line (the step client reaching the step server, SSH connection, sudo, the Mac-side lock). Medians over the repetitions at ${big} Macs:`,
     "",
     "| Phase | Wall s | CLI + synth s | init + plan s | apply s |",
     "|---|---:|---:|---:|---:|",

@@ -24,6 +24,10 @@ sub run_here {
     exec 'node', "$here/mac-postfix.js", 'step', $action or die "mac-postfix: cannot run node: $!\n";
 }
 
+# A step on this machine runs here: sudo's cached password belongs to this terminal's session,
+# which the server, in a session of its own, is not in (and one Mac needs no server).
+run_here(undef) if ($ENV{MAC_POSTFIX_STEP} // '') =~ /"connection":\{"transport":"local"\}/;
+
 # The server's private folder: ours, a real folder, no access for anyone else.
 my $folder = "/tmp/mac-postfix-step-$<";
 mkdir $folder, 0700;
@@ -39,7 +43,14 @@ my $socket_path = "$name.sock";
 sub connect_server {
     socket(my $socket, AF_UNIX, SOCK_STREAM, 0) or return;
     connect($socket, pack_sockaddr_un($socket_path)) or return;
-    my $hello = <$socket>;
+    # A server that does not greet within 10 s (stopped, wedged) counts as none.
+    my $hello = eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm 10;
+        my $line = <$socket>;
+        alarm 0;
+        $line;
+    };
     return unless defined $hello && $hello eq "$HELLO\n";
     select((select($socket), $| = 1)[0]);
     return $socket;
@@ -60,7 +71,7 @@ unless ($server) {
             POSIX::setsid();
             chdir '/'; # each step names its own working folder; the server pins none
             open STDIN, '<', '/dev/null';
-            open STDOUT, '>', "$name.log";
+            open STDOUT, '>>', "$name.log"; # kept: a crashed server's story is in it
             open STDERR, '>&', \*STDOUT;
             exec('node', $server_js, $socket_path) or POSIX::_exit(127);
         }
@@ -69,6 +80,7 @@ unless ($server) {
             last if $server = connect_server();
             last if waitpid($pid, POSIX::WNOHANG()) == $pid;
         }
+        kill 'TERM', $pid unless $server; # not left to bind a socket the next server owns
     }
     close $lock;
     run_here("it did not start (see $name.log)") unless $server;

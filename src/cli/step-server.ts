@@ -15,15 +15,15 @@
  * answers with the step's output, each line as "> line", and ends with "exit N". A client that goes
  * away ends the step's processes, as the end of a step program of its own would.
  */
-import { unlinkSync } from "node:fs";
+import { statSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
-import { inProcessScope } from "../transport/process.js";
+import { inProcessScope } from "../transport/index.js";
 import { STEP_ENV } from "../spec.js";
 import { isStepAction, stepCommand } from "./step-command.js";
 
-export const HELLO = "mac-postfix step server 1";
+const HELLO = "mac-postfix step server 1";
 /** Seconds with no step before the server exits ($MAC_POSTFIX_STEP_SERVER_IDLE, default 30). */
-const IDLE_S = Number(process.env.MAC_POSTFIX_STEP_SERVER_IDLE ?? 30);
+const IDLE_S = Number(process.env.MAC_POSTFIX_STEP_SERVER_IDLE) > 0 ? Number(process.env.MAC_POSTFIX_STEP_SERVER_IDLE) : 30;
 
 const socketPath = process.argv[2];
 if (!socketPath) {
@@ -33,21 +33,34 @@ if (!socketPath) {
 
 let active = 0;
 let idleTimer: NodeJS.Timeout | undefined;
+/**
+ * The socket this server bound, by inode and change time (a successor's socket may get the same
+ * inode number): the path may since name another server's.
+ */
+let bound: string | undefined;
+const identity = (path: string) => {
+  const { ino, ctimeMs } = statSync(path);
+  return `${ino}/${ctimeMs}`;
+};
 const server = createServer({ allowHalfOpen: true }, serve);
 
-/** Stops taking steps: the socket goes first, so a client arriving now starts a server of its own. */
-function shutDown(): void {
+/**
+ * Exits, closing the listening socket first when its path is still ours: libuv removes the path as
+ * it closes it, so a client arriving now starts a server of its own. A path that is no longer ours
+ * (a client that gave up on this server, wedged or slow to start, made another) is left alone.
+ */
+function exitServer(code: number): never {
   try {
-    unlinkSync(socketPath!);
+    if (identity(socketPath!) === bound) server.close();
   } catch {
-    // already gone
+    // the path is gone
   }
-  server.close();
+  process.exit(code);
 }
 
 function idleCheck(): void {
   clearTimeout(idleTimer);
-  if (active === 0) idleTimer = setTimeout(shutDown, IDLE_S * 1000);
+  if (active === 0) idleTimer = setTimeout(() => exitServer(0), IDLE_S * 1000);
 }
 
 function serve(socket: Socket): void {
@@ -89,8 +102,13 @@ function serve(socket: Socket): void {
   socket.write(`${HELLO}\n`);
 }
 
-server.listen(socketPath, idleCheck);
-for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => {
-  shutDown();
+server.on("error", (error) => {
+  process.stderr.write(`${new Date().toISOString()} pid ${process.pid}: cannot serve ${socketPath}: ${error.message}\n`);
   process.exit(1);
 });
+server.listen(socketPath, () => {
+  bound = identity(socketPath!);
+  process.stderr.write(`${new Date().toISOString()} pid ${process.pid}: serving ${socketPath}\n`);
+  idleCheck();
+});
+for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(signal, () => exitServer(1));

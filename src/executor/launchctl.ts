@@ -1,5 +1,7 @@
 /** launchctl on the Mac: domain targets, the state `print` reports, and a bootout that waits. */
+import { setTimeout as delay } from "node:timers/promises";
 import type { LaunchDomain } from "../spec.js";
+import { scopeSignal } from "../transport/index.js";
 import type { StepContext } from "./context.js";
 
 /** Exit code of `print`/`kickstart` when launchd does not know the service. */
@@ -66,8 +68,9 @@ export async function bootoutAndWait(ctx: StepContext, serviceTarget: string, ti
   return true;
 }
 
+/** Waits ms, or rejects at once when the step's client has gone away (a step server's scope). */
 export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return delay(ms, undefined, { signal: scopeSignal() });
 }
 
 /** Whether the override database marks the label disabled (`print-disabled`, macOS 11-12 and 13+ formats). */

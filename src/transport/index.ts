@@ -1,6 +1,7 @@
 export type { RunOptions, RunResult, Session, Transport } from "./transport.js";
 export { quoteArg, quoteCommand } from "./shell-quote.js";
 export { LocalTransport } from "./local.js";
+export { inProcessScope, scopeSignal, type ProcessScope } from "./process.js";
 export { SshTransport, validateSshTarget, sshOptions, type SshTarget } from "./ssh.js";
 import type { HostSpec } from "../spec.js";
 import { LocalTransport } from "./local.js";

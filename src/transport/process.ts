@@ -21,6 +21,11 @@ export function inProcessScope<T>(scope: ProcessScope, fn: () => Promise<T>): Pr
   return scopes.run(scope, fn);
 }
 
+/** The current scope's signal: a step's waits end with it too (see sleep in executor/launchctl.ts). */
+export function scopeSignal(): AbortSignal | undefined {
+  return scopes.getStore()?.signal;
+}
+
 /** execa options of the current scope: none outside one (this process's own environment). */
 function scopeOptions() {
   const scope = scopes.getStore();

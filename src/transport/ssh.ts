@@ -155,9 +155,9 @@ async function sharedControlPath(target: SshTarget): Promise<string> {
 async function answers(target: SshTarget, controlPath: string): Promise<boolean> {
   if (!existsSync(controlPath)) return false;
   const checked = answeredAt.get(controlPath);
-  if (checked !== undefined && Date.now() - checked < RECHECK_MS) return true;
+  if (checked !== undefined && performance.now() - checked < RECHECK_MS) return true;
   const answered = (await runProcess("ssh", ["-o", `ControlPath=${controlPath}`, "-O", "check", "--", target.host])).exitCode === 0;
-  if (answered) answeredAt.set(controlPath, Date.now());
+  if (answered) answeredAt.set(controlPath, performance.now());
   else answeredAt.delete(controlPath);
   return answered;
 }

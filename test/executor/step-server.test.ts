@@ -14,6 +14,7 @@ import { after, before, describe, it } from "node:test";
 import { execa, type ResultPromise } from "execa";
 import { STEP_CLIENT_PATH } from "../../src/constructs/mac-step.js";
 import { STEP_ENV } from "../../src/spec.js";
+import { sleep } from "../../src/executor/launchctl.js";
 import { inProcessScope, runProcess, startSession } from "../../src/transport/process.js";
 import { instanceStep, sshHost } from "./lab-specs.js";
 
@@ -37,6 +38,11 @@ function step(spec: unknown, env: Record<string, string> = {}): ResultPromise<{ 
 async function servers(): Promise<number[]> {
   const found = await execa("pgrep", ["-f", `^node ${serverProgram} `], { reject: false });
   return found.stdout.split("\n").filter(Boolean).map(Number);
+}
+
+/** The socket a server listens on (its last argument). */
+async function socketOf(pid: number): Promise<string> {
+  return (await execa("ps", ["-o", "args=", "-p", String(pid)])).stdout.trim().split(" ").at(-1)!;
 }
 
 /** The children of pid that run program (by /proc). */
@@ -135,8 +141,7 @@ describe("the step client and the step server", () => {
   });
 
   it("exits after its idle time, and on SIGTERM, removing its socket", async () => {
-    const socketOf = async () => (await execa("ps", ["-o", "args=", "-p", String((await servers())[0])])).stdout.trim().split(" ").at(-1)!;
-    const socket = await socketOf();
+    const socket = await socketOf((await servers())[0]!);
     process.kill((await servers())[0]!, "SIGTERM");
     await until("the server ends", async () => (await servers()).length === 0);
     assert.equal(existsSync(socket), false, "SIGTERM left the socket");
@@ -146,14 +151,56 @@ describe("the step client and the step server", () => {
     assert.equal(existsSync(socket), false, "idling out left the socket");
   });
 
+  it("counts a server that does not greet within 10 s as none, and a stale server never removes its successor's socket", async () => {
+    await step(refused);
+    const [stale] = await servers();
+    process.kill(stale!, "SIGSTOP");
+    try {
+      const result = await step(refused);
+      assert.match(result.stderr, REFUSED_HEADLINE, "the step ran on a new server");
+    } finally {
+      process.kill(stale!, "SIGCONT");
+    }
+    const successor = (await servers()).filter((pid) => pid !== stale);
+    assert.equal(successor.length, 1);
+    const socket = await socketOf(successor[0]!);
+    process.kill(stale!, "SIGTERM");
+    await until("the stale server ends", async () => !(await servers()).includes(stale!));
+    assert.ok(existsSync(socket), "the stale server removed its successor's socket");
+    await step(refused);
+    assert.deepEqual(await servers(), successor, "the successor serves on");
+    const log = readFileSync(socket.replace(/\.sock$/, ".log"), "utf8");
+    assert.ok(log.includes(`pid ${stale}: serving`) && log.includes(`pid ${successor[0]}: serving`), `the log keeps every server's lines:\n${log}`);
+  });
+
+  it("runs a step on this machine itself (sudo's cached password is this terminal session's)", async () => {
+    const before = await servers();
+    const local = { ...refused, host: { ...refused.host, connection: { transport: "local" } }, instance: { name: "in", configDirectory: "/etc/postfix-in" } };
+    const result = await step(local);
+    assert.equal(result.exitCode, 1);
+    assert.match(result.stderr, /^mac-postfix: invalid step spec in \$MAC_POSTFIX_STEP: instance\.name/m);
+    assert.doesNotMatch(result.stderr, /without the step server/, "said nothing: nothing went wrong");
+    const [server] = before;
+    process.kill(server!, "SIGSTOP");
+    try {
+      // A stopped server would hold a step sent to it for 10 s: this one never asked it.
+      const started = Date.now();
+      await step(local);
+      assert.ok(Date.now() - started < 5_000);
+    } finally {
+      process.kill(server!, "SIGCONT");
+    }
+  });
+
   it("runs the step itself, and says why, when the server's folder is not private", async () => {
+    const before = await servers();
     chmodSync(folder, 0o755);
     try {
       const result = await step(refused);
       assert.equal(result.exitCode, 1);
       assert.match(result.stderr, /^mac-postfix: running the step without the step server: \/tmp\/mac-postfix-step-\d+ is not a folder of its own \(want a folder owned by uid \d+, mode 700\)$/m);
       assert.match(result.stderr, REFUSED_HEADLINE);
-      assert.deepEqual(await servers(), [], "no server was started");
+      assert.deepEqual(await servers(), before, "no server was started");
     } finally {
       chmodSync(folder, 0o700);
     }
@@ -170,6 +217,13 @@ describe("process scopes (what the server runs each step in)", () => {
     } finally {
       rmSync(cwd, { recursive: true, force: true });
     }
+  });
+
+  it("end a step's waits when the signal fires", async () => {
+    const controller = new AbortController();
+    const waiting = inProcessScope({ env: {}, cwd: "/", signal: controller.signal }, () => sleep(60_000));
+    controller.abort();
+    await assert.rejects(waiting, { name: "AbortError" });
   });
 
   it("end a session's process when the signal fires", async () => {
