@@ -6,7 +6,7 @@
  * its own, hence a server of its own.
  */
 import assert from "node:assert/strict";
-import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +16,8 @@ import { STEP_CLIENT_PATH } from "../../src/constructs/mac-step.js";
 import { STEP_ENV } from "../../src/spec.js";
 import { sleep } from "../../src/executor/launchctl.js";
 import { inProcessScope, runProcess, startSession } from "../../src/transport/process.js";
+import { eventually } from "../support/mac.js";
+import { descendants, programOf } from "../support/processes.js";
 import { instanceStep, sshHost } from "./lab-specs.js";
 
 const programs = join(mkdtempSync(join(tmpdir(), "mac-postfix-step-server.")), "cli");
@@ -45,28 +47,8 @@ async function socketOf(pid: number): Promise<string> {
   return (await execa("ps", ["-o", "args=", "-p", String(pid)])).stdout.trim().split(" ").at(-1)!;
 }
 
-/** The children of pid that run program (by /proc). */
-function childrenRunning(pid: number, program: string): number[] {
-  return readdirSync("/proc")
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((entry) => {
-      try {
-        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid && readFileSync(`/proc/${entry}/comm`, "utf8").trim() === program;
-      } catch {
-        return false; // ended meanwhile
-      }
-    })
-    .map(Number);
-}
-
-async function until(what: string, condition: () => boolean | Promise<boolean>, seconds = 8): Promise<void> {
-  for (let i = 0; i < seconds * 20; i++) {
-    if (await condition()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`timed out waiting until ${what}`);
-}
+/** The step's ssh processes under the server. */
+const sshUnder = (server: number) => descendants(server).filter((pid) => programOf(pid) === "ssh");
 
 describe("the step client and the step server", () => {
   /** A loopback listener that accepts and never speaks: ssh waits there for the banner (ConnectTimeout 10 s). */
@@ -115,18 +97,18 @@ describe("the step client and the step server", () => {
   it("ends a step's processes when its client goes away (Terraform killing the provisioner)", async () => {
     const [server] = await servers();
     const running = step(silentSpec);
-    await until("the server runs the step's ssh", () => childrenRunning(server!, "ssh").length > 0);
+    await eventually("the server to run the step's ssh", 8_000, async () => sshUnder(server!).length > 0);
     running.kill("SIGKILL");
     await running;
     // Well before ssh's own 10 s timeout.
-    await until("the step's ssh ends", () => childrenRunning(server!, "ssh").length === 0, 3);
+    await eventually("the step's ssh to end", 3_000, async () => sshUnder(server!).length === 0);
     assert.deepEqual(await servers(), [server], "the server stays for the next step");
   });
 
   it("fails the step, saying so, when the server dies in the middle of it; the next step starts a new server", async () => {
     const [server] = await servers();
     const running = step(silentSpec);
-    await until("the server runs the step's ssh", () => childrenRunning(server!, "ssh").length > 0);
+    await eventually("the server to run the step's ssh", 8_000, async () => sshUnder(server!).length > 0);
     process.kill(server!, "SIGKILL");
     const result = await running;
     assert.equal(result.exitCode, 1);
@@ -143,11 +125,11 @@ describe("the step client and the step server", () => {
   it("exits after its idle time, and on SIGTERM, removing its socket", async () => {
     const socket = await socketOf((await servers())[0]!);
     process.kill((await servers())[0]!, "SIGTERM");
-    await until("the server ends", async () => (await servers()).length === 0);
+    await eventually("the server to end", 8_000, async () => (await servers()).length === 0);
     assert.equal(existsSync(socket), false, "SIGTERM left the socket");
     assert.match((await step(refused, { MAC_POSTFIX_STEP_SERVER_IDLE: "1" })).stderr, REFUSED_HEADLINE);
     assert.equal((await servers()).length, 1);
-    await until("the idle server ends", async () => (await servers()).length === 0, 5);
+    await eventually("the idle server to end", 5_000, async () => (await servers()).length === 0);
     assert.equal(existsSync(socket), false, "idling out left the socket");
   });
 
@@ -165,7 +147,7 @@ describe("the step client and the step server", () => {
     assert.equal(successor.length, 1);
     const socket = await socketOf(successor[0]!);
     process.kill(stale!, "SIGTERM");
-    await until("the stale server ends", async () => !(await servers()).includes(stale!));
+    await eventually("the stale server to end", 8_000, async () => !(await servers()).includes(stale!));
     assert.ok(existsSync(socket), "the stale server removed its successor's socket");
     await step(refused);
     assert.deepEqual(await servers(), successor, "the successor serves on");

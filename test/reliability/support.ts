@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { execa, type ResultPromise } from "execa";
 import { Lab, type InventoryHost } from "../lab/lab.js";
 import { eventually, onMac } from "../support/mac.js";
+import { descendants } from "../support/processes.js";
 import { CANARY_PREFIX } from "./corpus.js";
 export { touchedAddresses } from "../support/cdktf.js";
 
@@ -189,25 +190,6 @@ export function stateResources(path: string): { type: string; name: string }[] {
   } catch {
     return [];
   }
-}
-
-/** Every descendant of `pid` (children first found via /proc), deepest last. */
-export function descendants(pid: number): number[] {
-  const parents = new Map<number, number>();
-  for (const entry of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const found: number[] = [];
-  const walk = (p: number) => {
-    for (const [child, parent] of parents) if (parent === p && !found.includes(child)) (found.push(child), walk(child));
-  };
-  walk(pid);
-  return found;
 }
 
 /** SIGKILL to a process we started and to each of its descendants, by pid (as a crash or `kill -9` would). */
