@@ -28,7 +28,7 @@ export async function stepCommand(action: StepAction, specText: string | undefin
   }
 }
 
-/** Parses a step action argument. */
+/** Whether value names a step action: "apply" or "destroy". */
 export function isStepAction(value: string): value is StepAction {
   return value === "apply" || value === "destroy";
 }

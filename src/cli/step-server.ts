@@ -86,7 +86,12 @@ function serve(socket: Socket): void {
     if (end < 0) return;
     started = true;
     const [action = "", cwd = "", ...environment] = request.subarray(0, end + 1).toString("utf8").split("\0").slice(0, -1);
-    const env = Object.fromEntries(environment.map((entry) => [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)]));
+    const env = Object.fromEntries(
+      environment.map((entry) => {
+        const equals = entry.indexOf("=");
+        return [entry.slice(0, equals), entry.slice(equals + 1)];
+      }),
+    );
     const write = (text: string) => {
       if (!socket.writable) return;
       socket.write(text.replace(/\n$/, "").split("\n").map((line) => `> ${line}\n`).join(""));
