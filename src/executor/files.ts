@@ -1,25 +1,43 @@
 /**
  * Files on the Mac. Writes are atomic: a temp file in the same folder gets the content (from
  * stdin), owner and mode, then is renamed over the target, so a reader never sees half a file.
- * The scripts are constants; paths and modes travel as argv elements, content as stdin.
+ * Each operation is a constant perl program (every Mac has perl): paths and modes travel as
+ * arguments, content as stdin. Under the Mac lock, the lock holder runs such a program in a fork
+ * of itself, with no program started at all (see lock.ts).
  */
 import type { StepContext } from "./context.js";
 
 // The temp file's name has a dot: sudo skips such files in sudoers.d while one is being written.
-// Arguments after the fourth are a check command, run on the temp file before it replaces the target.
-const WRITE_SCRIPT = `set -e
-tmp=$(mktemp "$1/.mac-postfix.XXXXXX")
-trap 'rm -f "$tmp"' EXIT
-cat > "$tmp"
-chown "$2" "$tmp"
-chmod "$3" "$tmp"
-target=$4
-shift 4
-if [ $# -gt 0 ]; then "$@" "$tmp" >&2; fi
-mv -f "$tmp" "$target"
-trap - EXIT`;
+// Arguments after the fifth are a check command, run on the temp file (its output to stderr)
+// before it replaces the target; the check's failure is the write's exit status.
+const WRITE_PROGRAM = `use Fcntl qw(O_WRONLY O_CREAT O_EXCL);
+my ($dir, $uid, $gid, $mode, $target, @check) = @ARGV;
+my ($tmp, $fh);
+for my $try (1 .. 100) {
+  $tmp = sprintf("%s/.mac-postfix.%06d", $dir, int(rand(1000000)));
+  last if sysopen($fh, $tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  die "create $tmp: $!\\n" unless $!{EEXIST} && $try < 100;
+}
+my $fail = sub { my ($status, $message) = @_; unlink $tmp; print STDERR $message if defined $message; exit $status };
+binmode STDIN; binmode $fh;
+{ local $/; my $content = <STDIN>; print {$fh} $content if defined $content }
+close($fh) or $fail->(1, "write $tmp: $!\\n");
+chown($uid, $gid, $tmp) or $fail->(1, "chown $tmp: $!\\n");
+chmod(oct($mode), $tmp) or $fail->(1, "chmod $tmp: $!\\n");
+if (@check) {
+  open(my $stdout, ">&", \\*STDOUT); open(STDOUT, ">&", \\*STDERR);
+  my $status = system { $check[0] } @check, $tmp;
+  open(STDOUT, ">&", $stdout);
+  $fail->($status == -1 ? 127 : ($status >> 8) || 1, $status == -1 ? "$check[0]: $!\\n" : undef) if $status != 0;
+}
+rename($tmp, $target) or $fail->(1, "rename $tmp to $target: $!\\n");`;
 
-const READ_SCRIPT = `if [ -e "$1" ]; then cat -- "$1"; else exit 3; fi`;
+// Exit 3: no such file.
+const READ_PROGRAM = `my $path = shift; open(my $fh, "<", $path) or exit($!{ENOENT} ? 3 : do { print STDERR "$path: $!\\n"; 1 });
+if (-d $fh) { print STDERR "$path: is a folder\\n"; exit 1 }
+binmode $fh; binmode STDOUT; local $/; my $content = <$fh>; print $content if defined $content;`;
+const STAT_PROGRAM = `my @s = stat(shift) or exit 3; printf "%d %d %o\\n", $s[4], $s[5], $s[2] & 07777;`;
+const REMOVE_PROGRAM = `my $path = shift; lstat($path) or exit 3; unlink($path) or do { print STDERR "$path: $!\\n"; exit 1 };`;
 
 export interface FileMeta {
   readonly content: string;
@@ -31,7 +49,7 @@ export interface FileMeta {
 
 /** The file's content, or null when it does not exist. */
 export async function readFile(ctx: StepContext, path: string): Promise<string | null> {
-  const result = await ctx.run(["/bin/sh", "-c", READ_SCRIPT, "sh", path], { root: true });
+  const result = await ctx.run(["perl", "-e", READ_PROGRAM, path], { root: true });
   if (result.exitCode === 3) return null;
   if (result.exitCode !== 0) ctx.failed(`read ${path}`, ["cat", path], result);
   return result.stdout;
@@ -39,7 +57,7 @@ export async function readFile(ctx: StepContext, path: string): Promise<string |
 
 /** Owner and mode, portable between BSD (macOS) and GNU stat: asked of perl, which both have. */
 export async function statFile(ctx: StepContext, path: string): Promise<Omit<FileMeta, "content"> | null> {
-  const result = await ctx.run(["perl", "-e", `my @s = stat(shift) or exit 3; printf "%d %d %o\\n", $s[4], $s[5], $s[2] & 07777;`, path], { root: true });
+  const result = await ctx.run(["perl", "-e", STAT_PROGRAM, path], { root: true });
   if (result.exitCode === 3) return null;
   if (result.exitCode !== 0) ctx.failed(`stat ${path}`, ["stat", path], result);
   const [uid, gid, mode] = result.stdout.trim().split(" ");
@@ -54,7 +72,7 @@ const parentOf = (path: string): string => path.slice(0, path.lastIndexOf("/")) 
  * an argv that must accept the new file (its path is appended) before it replaces the old one.
  */
 export async function writeFileAtomic(ctx: StepContext, path: string, content: string, mode: number, check: readonly string[] = []): Promise<void> {
-  await ctx.must(`write ${path}`, ["/bin/sh", "-c", WRITE_SCRIPT, "sh", parentOf(path), "0:0", mode.toString(8), path, ...check], { stdin: content });
+  await ctx.must(`write ${path}`, ["perl", "-e", WRITE_PROGRAM, parentOf(path), "0", "0", mode.toString(8), path, ...check], { stdin: content });
 }
 
 /** Whether the file lacks this content, owner root:wheel (0:0) or mode: then it must be (re)written. */
@@ -86,8 +104,9 @@ export async function removeEmptyParentDirectory(ctx: StepContext, path: string)
 
 /** Removes the file; says whether it was there. */
 export async function removeFile(ctx: StepContext, path: string): Promise<boolean> {
-  const meta = await statFile(ctx, path);
-  if (!meta) return false;
-  await ctx.must(`remove ${path}`, ["rm", "-f", "--", path]);
+  const argv = ["perl", "-e", REMOVE_PROGRAM, path];
+  const result = await ctx.run(argv, { root: true });
+  if (result.exitCode === 3) return false;
+  if (result.exitCode !== 0) ctx.failed(`remove ${path}`, ["rm", "-f", "--", path], result);
   return true;
 }

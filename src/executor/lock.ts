@@ -8,7 +8,9 @@
  * its stdin travel as length-prefixed bytes over its stdin and are exec'd directly (no shell), and
  * the exit code, stdout and stderr come back the same way; one that needs a pty (Postfix shows its
  * errors only on a tty) runs under the Mac's `script`. A command through it costs a fork and an
- * exec or two on the Mac instead of an SSH session, a login shell and a sudo each. A command running
+ * exec or two on the Mac instead of an SSH session, a login shell and a sudo each; a `perl -e`
+ * program (the executor's file reads and writes) costs only the fork: the holder's child runs it
+ * itself, as perl would, without starting perl again. A command running
  * when our side goes away is left to finish (it may be changing the Mac), and the silence counted
  * from then: the lock outlives it by HOLD_TIMEOUT_S.
  */
@@ -22,7 +24,8 @@ const HOLD_TIMEOUT_S = 30;
 // Requests: "run <argc> <stdin bytes>\n", then each argument as "<bytes>\n<argument>", then stdin.
 // Replies: "done <exit> <stdout bytes> <stderr bytes>\n<stdout><stderr>". An empty line is a heartbeat.
 // Descriptors perl opens are close-on-exec: a daemon a command starts never inherits the lock.
-const LOCK_SCRIPT = `use strict; use Fcntl qw(:flock); use POSIX ();
+// POSIX is loaded only by a child whose exec failed: loading it would double the holder's start.
+const LOCK_SCRIPT = `use strict; use Fcntl qw(:flock);
 my ($path, $timeout) = @ARGV;
 open(my $lock, ">>", $path) or die "open: $!\\n";
 flock($lock, LOCK_EX) or die "flock: $!\\n";
@@ -32,6 +35,8 @@ $SIG{ALRM} = sub { exit 1 };
 sub take { my ($n) = @_; my $buf = ""; while (length($buf) < $n) { read(STDIN, $buf, $n - length($buf), length($buf)) or exit 0 } $buf }
 sub temp { open(my $fh, "+>", undef) or die "temp file: $!\\n"; binmode $fh; $fh }
 sub slurp { my ($fh) = @_; seek($fh, 0, 0); local $/; my $text = <$fh>; defined $text ? $text : "" }
+# As \`perl -e\` would: no strict, exit status 0, or 255 with the message after a die.
+sub run_perl { my $ok = eval "no strict; no warnings; package main; $_[0]\\n;1"; print STDERR $@ unless $ok; exit($ok ? 0 : 255) }
 alarm $timeout;
 while (defined(my $line = <STDIN>)) {
   alarm 0;
@@ -44,7 +49,8 @@ while (defined(my $line = <STDIN>)) {
     die "fork: $!\\n" unless defined $pid;
     if ($pid == 0) {
       open(STDIN, "<&", $in); open(STDOUT, ">&", $out); open(STDERR, ">&", $err);
-      exec { $argv[0] } @argv or do { print STDERR "$argv[0]: $!\\n"; POSIX::_exit(127) };
+      if (@argv >= 3 && $argv[0] eq "perl" && $argv[1] eq "-e") { @ARGV = @argv[3 .. $#argv]; $0 = "-e"; run_perl($argv[2]) }
+      exec { $argv[0] } @argv or do { print STDERR "$argv[0]: $!\\n"; require POSIX; POSIX::_exit(127) };
     }
     waitpid($pid, 0);
     my $status = $? & 127 ? 128 + ($? & 127) : $? >> 8;

@@ -45,6 +45,22 @@ describe("the Mac lock's holder runs the step's root commands", () => {
     });
   });
 
+  it("runs a `perl -e` program in a fork of itself, as perl would run it: arguments, stdin, exit status, die", async () => {
+    // Fcntl is loaded in the holder, not in a perl started afresh: which one ran the program.
+    const which = 'print exists $INC{"Fcntl.pm"} ? "forked" : "started", " ", join("|", @ARGV)';
+    assert.equal((await execa("perl", ["-e", which, "a b", "c"])).stdout, "started a b|c");
+    await withMacLock(local, async (locked) => {
+      assert.deepEqual(await locked.run(["perl", "-e", which, "a b", "c"], { root: true }), { exitCode: 0, stdout: "forked a b|c", stderr: "" });
+      assert.deepEqual(await locked.run(["perl", "-e", "$line = <STDIN>; print $line; exit 7"], { root: true, stdin: "in\n" }), { exitCode: 7, stdout: "in\n", stderr: "" });
+      assert.deepEqual(await locked.run(["perl", "-e", 'die "no\\n"'], { root: true }), { exitCode: 255, stdout: "", stderr: "no\n" });
+      const broken = await locked.run(["perl", "-e", "print ("], { root: true });
+      assert.equal(broken.exitCode, 255);
+      assert.match(broken.stderr, /syntax error/);
+      // The holder goes on serving after its forks exited and died.
+      assert.equal((await locked.run(["perl", "-e", "print 1"], { root: true })).stdout, "1");
+    });
+  });
+
   it("holds the lock while it runs, and a daemon a command leaves behind does not keep it", async () => {
     const lockedByOther = () => execa("perl", ["-MFcntl=:flock", "-e", 'open(my $f, ">>", shift) or die; exit(flock($f, LOCK_EX | LOCK_NB) ? 0 : 1)', LOCK_PATH], { reject: false });
     let daemon = 0;
