@@ -163,12 +163,12 @@ async function answers(target: SshTarget, controlPath: string): Promise<boolean>
 }
 
 /**
- * When each master last answered, in this process: the step server's next steps on a Mac skip the
- * check (one ssh process each) for RECHECK_MS, well inside ControlPersist. A master that died
- * meanwhile costs such a step a connection of its own (the fallback above), nothing more.
+ * When each master last answered or was made, in this process: the step server's next steps on a
+ * Mac skip the check (one ssh process each) for RECHECK_MS, inside ControlPersist. A master that
+ * died meanwhile costs such a step a connection of its own (the fallback above), nothing more.
  */
 const answeredAt = new Map<string, number>();
-const RECHECK_MS = 10_000;
+const RECHECK_MS = 30_000;
 
 /** argv (after `ssh`) that opens the master connection in the background. */
 export function masterArgs(target: SshTarget, controlPath: string): string[] {
@@ -260,6 +260,7 @@ export class SshTransport implements Transport {
       const result = await runProcess("ssh", masterArgs(target, fresh));
       if (result.exitCode !== 0) throw this.failure(result.stderr, `exit ${result.exitCode}`);
       await rename(fresh, controlPath);
+      answeredAt.set(controlPath, performance.now());
       return { controlPath, target };
     })();
     return this.master;
