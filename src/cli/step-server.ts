@@ -17,6 +17,7 @@
  */
 import { statSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
+import { LockAgents } from "../executor/index.js";
 import { inProcessScope } from "../transport/index.js";
 import { STEP_ENV } from "../spec.js";
 import { isStepAction, stepCommand } from "./step-command.js";
@@ -29,6 +30,18 @@ const socketPath = process.argv[2];
 if (!socketPath) {
   process.stderr.write("usage: step-server SOCKET\n");
   process.exit(2);
+}
+
+/**
+ * Idle lock holders, by the environment of the steps that started them (a deploy's steps share
+ * theirs but for the spec): a step never rides a session started with another's ssh-agent or PATH.
+ */
+const agentsByEnvironment = new Map<string, LockAgents>();
+function agentsFor(env: Record<string, string>): LockAgents {
+  const key = JSON.stringify(Object.entries(env).filter(([name]) => name !== STEP_ENV).sort());
+  let agents = agentsByEnvironment.get(key);
+  if (!agents) agentsByEnvironment.set(key, (agents = new LockAgents()));
+  return agents;
 }
 
 let active = 0;
@@ -97,7 +110,7 @@ function serve(socket: Socket): void {
       socket.write(text.replace(/\n$/, "").split("\n").map((line) => `> ${line}\n`).join(""));
     };
     const run = isStepAction(action)
-      ? inProcessScope({ env, cwd, signal: controller.signal }, () => stepCommand(action, env[STEP_ENV], write))
+      ? inProcessScope({ env, cwd, signal: controller.signal }, () => stepCommand(action, env[STEP_ENV], write, agentsFor(env)))
       : Promise.resolve((write(`mac-postfix: step server: unknown action ${JSON.stringify(action)}`), 2));
     // A bug in one step ends that step, not the server and every step in flight with it.
     void run

@@ -7,4 +7,4 @@ export { listInstances, findInstance, settingValue, explicitSettings, masterRunn
 export { readFile, statFile, type FileMeta } from "./files.js";
 export { bootoutAndWait, domainTarget, domainExists, jobState, isDisabled, parsePrint, type JobState } from "./launchctl.js";
 export { smtpGreeting, type SmtpGreeting } from "./smtp.js";
-export { LOCK_PATH, withMacLock } from "./lock.js";
+export { LOCK_PATH, LockAgents, withMacLock } from "./lock.js";

@@ -5,7 +5,7 @@ import { StepContext } from "./context.js";
 import { applyInstanceConfig } from "./instance-config.js";
 import { applyInstance, destroyInstance, destroyQueueGuard } from "./instance.js";
 import { applyLaunchJob, destroyLaunchJob } from "./launch-job.js";
-import { withMacLock } from "./lock.js";
+import { withMacLock, type LockAgents } from "./lock.js";
 import { applyLogoutHook, destroyLogoutHook } from "./logout-hook.js";
 import { applyReadiness } from "./readiness.js";
 import { applySudoRule, destroySudoRule } from "./sudo-rule.js";
@@ -51,6 +51,8 @@ export interface RunStepOptions {
   readonly log?: (line: string) => void;
   /** A transport to use instead of a new one for spec.host (kept open; not disposed here). */
   readonly transport?: Transport;
+  /** Idle lock holders to take this Mac's from, and give it back to (a process running many steps). */
+  readonly agents?: LockAgents;
 }
 
 /** Runs the step under the Mac's lock; the transport it opened is closed whatever happens. */
@@ -58,7 +60,8 @@ export async function runStep(spec: StepSpec, action: StepAction, options: RunSt
   const transport = options.transport ?? transportFor(spec.host);
   const context = (via: Transport) => new StepContext(spec.host, via, subjectOf(spec), options.log);
   try {
-    await withMacLock(transport, (locked) => dispatch(context(locked), spec, action), () => context(transport).note("waiting for another deploy's lock on this Mac"));
+    const pool = options.agents && { agents: options.agents, key: JSON.stringify([spec.host.connection, spec.host.sudo]) };
+    await withMacLock(transport, (locked) => dispatch(context(locked), spec, action), () => context(transport).note("waiting for another deploy's lock on this Mac"), pool);
   } finally {
     if (!options.transport) await transport.dispose();
   }

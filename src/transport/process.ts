@@ -26,6 +26,16 @@ export function scopeSignal(): AbortSignal | undefined {
   return scopes.getStore()?.signal;
 }
 
+/**
+ * Runs fn with the processes it starts in the current scope's environment and working folder (or
+ * this process's own), but ended by signal instead of the scope's: for a process that outlives
+ * the step that started it (an idle lock holder kept for the Mac's next step).
+ */
+export function withProcessSignal<T>(signal: AbortSignal, fn: () => T): T {
+  const scope = scopes.getStore();
+  return scopes.run({ env: scope?.env ?? (process.env as Record<string, string>), cwd: scope?.cwd ?? process.cwd(), signal }, fn);
+}
+
 /** execa options of the current scope: none outside one (this process's own environment). */
 function scopeOptions() {
   const scope = scopes.getStore();

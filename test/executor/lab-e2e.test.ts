@@ -9,8 +9,9 @@ import { runStep, jobState, smtpGreeting, StepContext, transportFor, type Transp
 import { destroyInstance } from "../../src/executor/instance.js";
 import { parseInventory } from "../../src/fleet/inventory.js";
 import { fleetTargets, runFleetOperation } from "../../src/fleet/operations.js";
-import { withMacLock } from "../../src/executor/lock.js";
+import { LockAgents, withMacLock } from "../../src/executor/lock.js";
 import type { HostSpec, StepAction, StepSpec } from "../../src/spec.js";
+import { SshTransport } from "../../src/transport/ssh.js";
 import { Lab, type InventoryHost } from "../lab/lab.js";
 import { holdMacLock } from "../support/lock.js";
 import { eventually, job, onMac, setting } from "../support/mac.js";
@@ -538,6 +539,40 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
       } finally {
         await lock.release();
       }
+    });
+
+    it("a process running many steps keeps the Mac's holder between them, idle and without the lock", async () => {
+      const mac = macs[1]!;
+      const host = s.sshHost(mac);
+      const agents = new LockAgents();
+      const holders = async (): Promise<string[]> => String((await macSh(mac, `pgrep -f '^perl -e use strict; use Fcntl.* /var/run/cdktf-mac-postfix.lock' || true`)).stdout).trim().split("\n").filter(Boolean);
+      const guard = s.queueGuardStep(host, "postfix-xnone");
+      const quietly = (spec: StepSpec, action: StepAction) => runStep(spec, action, { agents, log: () => undefined });
+      const before = await holders();
+      await quietly(guard, "destroy");
+      const [kept, ...more] = (await holders()).filter((pid) => !before.includes(pid));
+      assert.ok(kept !== undefined && more.length === 0, "one holder kept after the step");
+      // Idle, it holds no lock: another deploy takes it at once.
+      const other = await holdMacLock(host);
+      await other.release();
+      await quietly(guard, "destroy");
+      assert.deepEqual((await holders()).filter((pid) => !before.includes(pid)), [kept], "the next step used the same holder");
+      // A holder that ended while idle is replaced: the step still runs.
+      await macSh(mac, `kill ${kept}`);
+      await eventually("the idle holder to end", 5_000, async () => !(await holders()).includes(kept!));
+      await quietly(guard, "destroy");
+      const replacement = (await holders()).filter((pid) => !before.includes(pid));
+      assert.equal(replacement.length, 1);
+      // A step that fails (its instance is not there) leaves its holder usable too.
+      await assert.rejects(quietly(s.configStep(host, "postfix-xnone", {}), "apply"), /does not exist/);
+      assert.deepEqual((await holders()).filter((pid) => !before.includes(pid)), replacement);
+      // The connection closed under it: the next step gets a new holder over a new connection.
+      await (transportFor(host) as SshTransport).closeMaster();
+      await eventually("the holder to end with its connection", 5_000, async () => !(await holders()).includes(replacement[0]!));
+      await quietly(guard, "destroy");
+      const [third, ...others] = (await holders()).filter((pid) => !before.includes(pid));
+      assert.ok(third !== undefined && others.length === 0);
+      await macSh(mac, `kill ${third}`);
     });
 
     it("a deploy killed with SIGKILL does not leave the Mac locked", async () => {
