@@ -122,12 +122,18 @@ async function startAgent(transport: Transport, kill?: () => void): Promise<Lock
   }
 }
 
+interface IdleAgent {
+  readonly agent: LockAgent;
+  /** Retires the agent once it has been idle AGENT_IDLE_MS. */
+  readonly timer: NodeJS.Timeout;
+}
+
 /**
  * Idle lock holders, per Mac, kept by a process that runs many steps (the step server). Each was
  * started in the environment of the step that needed it, for the connection its key names.
  */
 export class LockAgents {
-  private readonly idle = new Map<string, { agent: LockAgent; timer: NodeJS.Timeout }[]>();
+  private readonly idle = new Map<string, IdleAgent[]>();
 
   /**
    * An idle agent for key, or a new one over transport; says which. The step's signal (`stop`)
@@ -153,14 +159,14 @@ export class LockAgents {
   /** Keeps an agent that holds no lock for key's next step, for AGENT_IDLE_MS. */
   give(key: string, agent: LockAgent): void {
     const list = this.idle.get(key) ?? [];
-    const entry = { agent, timer: setTimeout(() => void this.retire(key, entry), AGENT_IDLE_MS).unref() };
+    const entry: IdleAgent = { agent, timer: setTimeout(() => void this.retire(key, entry), AGENT_IDLE_MS).unref() };
     list.push(entry);
     this.idle.set(key, list);
   }
 
-  private async retire(key: string, entry: { agent: LockAgent }): Promise<void> {
+  private async retire(key: string, entry: IdleAgent): Promise<void> {
     const list = this.idle.get(key) ?? [];
-    const at = list.indexOf(entry as (typeof list)[number]);
+    const at = list.indexOf(entry);
     if (at >= 0) list.splice(at, 1);
     if (list.length === 0) this.idle.delete(key);
     await entry.agent.close();
