@@ -5,6 +5,7 @@
  * arguments, content as stdin. Under the Mac lock, the lock holder runs such a program in a fork
  * of itself, with no program started at all (see lock.ts).
  */
+import type { RunResult } from "../transport/index.js";
 import type { StepContext } from "./context.js";
 
 // The temp file's name has a dot: sudo skips such files in sudoers.d while one is being written.
@@ -39,6 +40,23 @@ binmode $fh; binmode STDOUT; local $/; my $content = <$fh>; print $content if de
 const STAT_PROGRAM = `my @s = stat(shift) or exit 3; printf "%d %d %o\\n", $s[4], $s[5], $s[2] & 07777;`;
 const REMOVE_PROGRAM = `my $path = shift; lstat($path) or exit 3; unlink($path) or do { print STDERR "$path: $!\\n"; exit 1 };`;
 
+/**
+ * Runs one of the programs above as root. Exit 3 is "no such file" (null) where `absent` says the
+ * program means it so; any other failure fails the step with the program's own words, not its text.
+ */
+async function runFileProgram(
+  ctx: StepContext,
+  action: string,
+  program: string,
+  args: readonly string[],
+  { stdin, absent = false }: { stdin?: string; absent?: boolean } = {},
+): Promise<RunResult | null> {
+  const result = await ctx.run(["perl", "-e", program, ...args], { root: true, ...(stdin === undefined ? {} : { stdin }) });
+  if (absent && result.exitCode === 3) return null;
+  if (result.exitCode !== 0) ctx.fail(action, `exited ${result.exitCode}`, `${result.stdout}\n${result.stderr}`);
+  return result;
+}
+
 export interface FileMeta {
   readonly content: string;
   readonly uid: number;
@@ -49,17 +67,14 @@ export interface FileMeta {
 
 /** The file's content, or null when it does not exist. */
 export async function readFile(ctx: StepContext, path: string): Promise<string | null> {
-  const result = await ctx.run(["perl", "-e", READ_PROGRAM, path], { root: true });
-  if (result.exitCode === 3) return null;
-  if (result.exitCode !== 0) ctx.failed(`read ${path}`, ["cat", path], result);
-  return result.stdout;
+  const result = await runFileProgram(ctx, `read ${path}`, READ_PROGRAM, [path], { absent: true });
+  return result && result.stdout;
 }
 
 /** Owner and mode, portable between BSD (macOS) and GNU stat: asked of perl, which both have. */
 export async function statFile(ctx: StepContext, path: string): Promise<Omit<FileMeta, "content"> | null> {
-  const result = await ctx.run(["perl", "-e", STAT_PROGRAM, path], { root: true });
-  if (result.exitCode === 3) return null;
-  if (result.exitCode !== 0) ctx.failed(`stat ${path}`, ["stat", path], result);
+  const result = await runFileProgram(ctx, `stat ${path}`, STAT_PROGRAM, [path], { absent: true });
+  if (!result) return null;
   const [uid, gid, mode] = result.stdout.trim().split(" ");
   return { uid: Number(uid), gid: Number(gid), mode: parseInt(mode!, 8) };
 }
@@ -72,7 +87,7 @@ const parentOf = (path: string): string => path.slice(0, path.lastIndexOf("/")) 
  * an argv that must accept the new file (its path is appended) before it replaces the old one.
  */
 export async function writeFileAtomic(ctx: StepContext, path: string, content: string, mode: number, check: readonly string[] = []): Promise<void> {
-  await ctx.must(`write ${path}`, ["perl", "-e", WRITE_PROGRAM, parentOf(path), "0", "0", mode.toString(8), path, ...check], { stdin: content });
+  await runFileProgram(ctx, `write ${path}`, WRITE_PROGRAM, [parentOf(path), "0", "0", mode.toString(8), path, ...check], { stdin: content });
 }
 
 /** Whether the file lacks this content, owner root:wheel (0:0) or mode: then it must be (re)written. */
@@ -104,9 +119,5 @@ export async function removeEmptyParentDirectory(ctx: StepContext, path: string)
 
 /** Removes the file; says whether it was there. */
 export async function removeFile(ctx: StepContext, path: string): Promise<boolean> {
-  const argv = ["perl", "-e", REMOVE_PROGRAM, path];
-  const result = await ctx.run(argv, { root: true });
-  if (result.exitCode === 3) return false;
-  if (result.exitCode !== 0) ctx.failed(`remove ${path}`, ["rm", "-f", "--", path], result);
-  return true;
+  return (await runFileProgram(ctx, `remove ${path}`, REMOVE_PROGRAM, [path], { absent: true })) !== null;
 }
