@@ -23,9 +23,7 @@ export async function stepCommand(action: StepAction, specText: string | undefin
     return 0;
   } catch (error) {
     if (error instanceof StepError) return fail(error.headline, error.detail);
-    // Anything else (ssh, the lock): its first line is the headline, the rest the tool's own text.
-    const [first, ...rest] = (error as Error).message.split("\n");
-    return fail(`[${spec.host.name}] ${spec.kind} (${spec.construct}): ${action} failed: ${first}`, rest.join("\n"));
+    throw error;
   }
 }
 

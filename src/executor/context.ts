@@ -20,6 +20,8 @@ export class StepContext {
     /** e.g. "instance postfix-in": what log lines and errors are about. */
     readonly subject: string,
     private readonly write: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+    /** The construct path the step came from, named in failure headlines so the user finds it in code. */
+    private readonly construct?: string,
   ) {}
 
   get paths(): MacPaths {
@@ -41,7 +43,8 @@ export class StepContext {
   }
 
   fail(action: string, message: string, detail = ""): never {
-    throw new StepError(`[${this.host.name}] ${this.subject}: ${action} failed: ${message}`, detail.trim());
+    const origin = this.construct ? ` (${this.construct})` : "";
+    throw new StepError(`[${this.host.name}] ${this.subject}${origin}: ${action} failed: ${message}`, detail.trim());
   }
 
   run(argv: readonly string[], options?: RunOptions): Promise<RunResult> {

@@ -1,7 +1,7 @@
 /** Runs one step on its Mac: the transport, the Mac lock, and the kind's apply or destroy. */
 import type { StepAction, StepSpec } from "../spec.js";
 import { transportFor, type Transport } from "../transport/index.js";
-import { StepContext } from "./context.js";
+import { StepContext, StepError } from "./context.js";
 import { applyInstanceConfig } from "./instance-config.js";
 import { applyInstance, destroyInstance, destroyQueueGuard } from "./instance.js";
 import { applyLaunchJob, destroyLaunchJob } from "./launch-job.js";
@@ -55,13 +55,20 @@ export interface RunStepOptions {
   readonly agents?: LockAgents;
 }
 
-/** Runs the step under the Mac's lock; the transport it opened is closed whatever happens. */
+/**
+ * Runs the step under the Mac's lock; the transport it opened is closed whatever happens. It fails
+ * only with a StepError: one that is not (ssh, the lock) gets its first line as the headline's reason.
+ */
 export async function runStep(spec: StepSpec, action: StepAction, options: RunStepOptions = {}): Promise<void> {
   const transport = options.transport ?? transportFor(spec.host);
-  const context = (via: Transport) => new StepContext(spec.host, via, subjectOf(spec), options.log);
+  const context = (via: Transport) => new StepContext(spec.host, via, subjectOf(spec), options.log, spec.construct);
   try {
     const pool = options.agents && { agents: options.agents, key: JSON.stringify([spec.host.connection, spec.host.sudo]) };
     await withMacLock(transport, (locked) => dispatch(context(locked), spec, action), () => context(transport).note("waiting for another deploy's lock on this Mac"), pool);
+  } catch (error) {
+    if (error instanceof StepError) throw error;
+    const [first, ...rest] = (error as Error).message.split("\n");
+    context(transport).fail(action, first ?? "", rest.join("\n"));
   } finally {
     if (!options.transport) await transport.dispose();
   }

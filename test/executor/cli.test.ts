@@ -84,7 +84,7 @@ describe("mac-postfix step", () => {
     assert.equal(result.exitCode, 1);
     const [headline, ...detail] = result.stderr.trimEnd().split("\n");
     // Said as what it is: the Mac could not be reached (not the lock the step first asked for).
-    assert.match(headline!, /^\[mac1\] instance \(test\/postfix-in\/instance\): apply failed: ssh to admin@127\.0\.0\.1:9 failed$/);
+    assert.match(headline!, /^\[mac1\] instance postfix-in \(test\/postfix-in\/instance\): apply failed: ssh to admin@127\.0\.0\.1:9 failed$/);
     assert.match(detail.join("\n"), /^  .*Connection refused/m);
   });
 });

@@ -183,7 +183,7 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
       const previous = await mainCf();
       const bad = s.configStep(host, name, { master_service_disable: "", authorized_submit_users: "root", inet_interfaces: testAddress(mac), default_process_limit: "lots" });
       await assert.rejects(step(bad), (error: Error) => {
-        assert.match(error.message, new RegExp(`^\\[${mac.name}\\] instance-config ${name}: settings failed: .*postfix -c /etc/${name} check`));
+        assert.match(error.message, new RegExp(`^\\[${mac.name}\\] instance-config ${name} \\(test/${name}/config\\): settings failed: .*postfix -c /etc/${name} check`));
         assert.match(error.message, /default_process_limit/);
         assert.match(error.message, /bad numerical configuration|fatal/);
         return true;
@@ -201,7 +201,7 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
       });
       assert.equal(cli.exitCode, 1);
       const [headline, ...detail] = cli.stderr.trimEnd().split("\n").filter((l) => !l.endsWith("change") && !l.includes("restored the previous"));
-      assert.match(headline!, new RegExp(`^\\[${mac.name}\\] instance-config ${name}: settings failed: \`postfix -c /etc/${name} check\` rejected the settings$`));
+      assert.match(headline!, new RegExp(`^\\[${mac.name}\\] instance-config ${name} \\(test/${name}/config\\): settings failed: \`postfix -c /etc/${name} check\` rejected the settings$`));
       assert.match(detail.join("\n"), /default_process_limit/);
       assert.doesNotMatch(cli.stderr, /Shared connection/);
     });

@@ -25,7 +25,7 @@ const client = join(programs, "step-client.pl");
 const serverProgram = join(programs, "step-server.js");
 const folder = `/tmp/mac-postfix-step-${process.getuid!()}`;
 const refused = instanceStep(sshHost({ name: "mac1", address: "127.0.0.1", port: 9, user: "admin", identityFile: "/k/id", knownHostsFile: "/k/known" }), "postfix-in");
-const REFUSED_HEADLINE = /^\[mac1\] instance \(test\/postfix-in\/instance\): apply failed: ssh to admin@127\.0\.0\.1:9 failed$/m;
+const REFUSED_HEADLINE = /^\[mac1\] instance postfix-in \(test\/postfix-in\/instance\): apply failed: ssh to admin@127\.0\.0\.1:9 failed$/m;
 
 function step(spec: unknown, env: Record<string, string> = {}): ResultPromise<{ reject: false; extendEnv: false; env: Record<string, string> }> {
   // perl by its path: one test gives the client a PATH where nothing is found.

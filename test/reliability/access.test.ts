@@ -86,7 +86,7 @@ describe("secrets and access", { concurrency: false, timeout: 600_000 }, () => {
     writeFileSync(empty, "");
     const run = await p.deploy("mac-ssh", macSshEnv(mac, { MAC_KNOWN_HOSTS: empty }));
     assert.notEqual(run.exitCode, 0);
-    assert.match(run.output, new RegExp(`\\[mac\\] instance \\(\\S+\\): apply failed: .*ssh to admin@${mac.address.replaceAll(".", "\\.")} failed`));
+    assert.match(run.output, new RegExp(`\\[mac\\] instance postfix-in \\(\\S+\\): apply failed: .*ssh to admin@${mac.address.replaceAll(".", "\\.")} failed`));
     assert.match(run.output, /No ED25519 host key is known for .* and you have requested strict checking|Host key verification failed/);
     assert.ok(!(await instances(lab, mac.name)).some((r) => r[0] === "postfix-in"));
   });

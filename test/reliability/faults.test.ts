@@ -69,7 +69,7 @@ describe("faults", { concurrency: false, timeout: 900_000 }, () => {
     assert.notEqual(run.exitCode, 0);
     const line = failureLine(run.output, mac2.name);
     assert.ok(line, run.output.slice(-3000));
-    assert.match(line, new RegExp(`\\[mac2\\] instance \\(\\S+\\): apply failed: .*ssh to admin@${mac2.address.replaceAll(".", "\\.")} failed`));
+    assert.match(line, new RegExp(`\\[mac2\\] instance postfix-in \\(\\S+\\): apply failed: .*ssh to admin@${mac2.address.replaceAll(".", "\\.")} failed`));
     assert.match(run.output, /Connection timed out|No route to host|Connection refused/);
     assert.equal(failureLine(run.output, mac1.name), undefined);
     assert.equal(failureLine(run.output, mac3.name), undefined);
@@ -98,7 +98,7 @@ describe("faults", { concurrency: false, timeout: 900_000 }, () => {
     const line = failureLine(run.output, mac2.name);
     assert.ok(line, run.output.slice(-3000));
     // Cut under the settings step; should that step have just finished, the next one on mac2 is the one cut.
-    assert.match(line, /\[mac2\] (instance-config|launch-job|readiness) (\S+|\(\S+\)): \S+ failed: .*ssh to admin@\S+ failed/);
+    assert.match(line, /\[mac2\] (instance-config|launch-job|readiness) \S+ \(\S+\): \S+ failed: .*ssh to admin@\S+ failed/);
 
     const again = await deploy();
     assertDeployed(again);
@@ -170,7 +170,7 @@ describe("faults", { concurrency: false, timeout: 900_000 }, () => {
     const run = await deploy();
     assert.notEqual(run.exitCode, 0);
     const line = failureLine(run.output, mac3.name);
-    assert.match(line ?? "", /\[mac3\] instance-config postfix-in: settings failed: `postfix -c \/etc\/postfix-in check` rejected the settings/);
+    assert.match(line ?? "", /\[mac3\] instance-config postfix-in \(\S+\): settings failed: `postfix -c \/etc\/postfix-in check` rejected the settings/);
     assert.match(run.output, /bad numerical configuration: default_process_limit = lots/);
     assert.match(run.output, /\[mac3\] instance-config postfix-in: restored the previous \/etc\/postfix-in\/main\.cf/);
     assert.equal(await mainCf(mac3.name), before);
@@ -207,7 +207,7 @@ describe("faults", { concurrency: false, timeout: 900_000 }, () => {
       const run = await deploy();
       assert.notEqual(run.exitCode, 0);
       const line = failureLine(run.output, mac3.name);
-      assert.match(line ?? "", /\[mac3\] instance-config postfix-in: restart failed: master did not start again with the new settings/);
+      assert.match(line ?? "", /\[mac3\] instance-config postfix-in \(\S+\): restart failed: master did not start again with the new settings/);
       assert.match(run.output, /postfix-in\/postfix-script: fatal: mail system startup failed/);
       assert.match(run.output, /\[mac3\] instance-config postfix-in: restored the previous \/etc\/postfix-in\/main\.cf/);
       assert.equal(await mainCf(mac3.name), before);
