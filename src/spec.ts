@@ -188,7 +188,7 @@ export interface LogoutHookStep {
  */
 export const SUDOERS_WORD = /^[A-Za-z0-9_/.+@%-]+$/;
 
-/** A sudoers drop-in that lets one user run one exact command as root, without a password. */
+/** A sudoers drop-in that lets one user run exact commands as root, without a password. */
 export interface SudoRuleStep {
   readonly kind: "sudo-rule";
   readonly construct: string;
@@ -197,8 +197,8 @@ export interface SudoRuleStep {
   readonly path: string;
   /** The user the rule is for. */
   readonly user: string;
-  /** The command's argv: an absolute program and its exact arguments, each a sudoers-safe word. */
-  readonly command: readonly string[];
+  /** Each command's argv: an absolute program and its exact arguments, each a sudoers-safe word. */
+  readonly commands: readonly (readonly string[])[];
 }
 
 export type StepSpec =

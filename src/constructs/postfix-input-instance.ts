@@ -14,7 +14,8 @@ import { SudoRule } from "./sudo-rule.js";
 
 /**
  * How launchd runs the instance.
- * - `supervised`: launchd keeps a foreground `master -c <config dir>` alive (RunAtLoad, KeepAlive).
+ * - `supervised`: launchd keeps a foreground `master -c <config dir>` alive (RunAtLoad, KeepAlive),
+ *   started after `postfix -c <config dir> check`, as `postfix start` would.
  * - `postmulti-start`: launchd runs `postmulti -i <name> -p start` once at load, as the recipe
  *   intended; master backgrounds itself (no KeepAlive, AbandonProcessGroup so it survives).
  *   Boot only: master outlives the job, so a login agent could not stop it at logout.
@@ -29,6 +30,15 @@ export type RunMode = "supervised" | "postmulti-start";
  *   SIGTERM at logout, as the recipe's alternate describes.
  */
 export type Lifecycle = "boot" | "login";
+
+/**
+ * How a supervised job starts master: `postfix check` first, as `postfix start` does (it creates
+ * missing queue folders and repairs misnamed queue files, which a crash or an OS update can leave),
+ * then master in the foreground in the shell's place, so launchd's PID is master's. A failed check
+ * starts no master. Every value is a positional argument: $1 the config directory, $2 postfix,
+ * $3 master, then what runs each as root (`sudo -n` in a user's agent, nothing as root).
+ */
+const CHECK_THEN_MASTER = 'dir=$1 postfix=$2 master=$3; shift 3; "$@" "$postfix" -c "$dir" check && exec "$@" "$master" -c "$dir"';
 
 /** The instance name and launchd label a PostfixInputInstance takes when given none. */
 export const INPUT_INSTANCE_DEFAULTS = { instanceName: "postfix-in", label: "org.postfix.in" } as const;
@@ -167,12 +177,14 @@ export class PostfixInputInstance extends Construct {
     this.configDirectory = this.instance.configDirectory;
     const { paths } = host.spec;
 
-    // What starts the instance; master and postmulti need root.
-    const start =
-      runMode === "supervised"
-        ? // A foreground master that launchd supervises; `postfix start` would background it.
-          [posix.join(paths.daemonDirectory, "master"), "-c", this.configDirectory]
-        : [posix.join(paths.commandDirectory, "postmulti"), "-i", this.instance.name, "-p", "start"];
+    // What starts the instance, as root: master and postmulti need it.
+    const postfix = posix.join(paths.commandDirectory, "postfix");
+    const master = posix.join(paths.daemonDirectory, "master");
+    const check = [postfix, "-c", this.configDirectory, "check"];
+    const foreground = [master, "-c", this.configDirectory];
+    const postmultiStart = [posix.join(paths.commandDirectory, "postmulti"), "-i", this.instance.name, "-p", "start"];
+    // A foreground master that launchd supervises (`postfix start` would background it), after the check.
+    const supervisedStart = (asRoot: readonly string[]) => ["/bin/sh", "-c", CHECK_THEN_MASTER, "mac-postfix-start", this.configDirectory, postfix, master, ...asRoot];
     const runModeJob = {
       supervised: { runAtLoad: true, keepAlive: true },
       // One-shot start: postmulti backgrounds master and exits, so no KeepAlive, and the process
@@ -183,13 +195,11 @@ export class PostfixInputInstance extends Construct {
     const label = props.label ?? INPUT_INSTANCE_DEFAULTS.label;
     const jobDefaults = { host, label, ...runModeJob, dependsOn: [this.instance.configResource], addressPrefix };
     if (lifecycle === "boot") {
-      // Supervised master gets a short argv[0], as Postfix's own scripts start it.
-      const argv = runMode === "supervised" ? { program: start[0], programArguments: ["master", ...start.slice(1)] } : { programArguments: start };
-      this.daemon = new LaunchDaemon(this, "Daemon", { ...jobDefaults, ...argv });
+      this.daemon = new LaunchDaemon(this, "Daemon", { ...jobDefaults, programArguments: runMode === "supervised" ? supervisedStart([]) : postmultiStart });
     } else {
       const user = validateUser(where, "loginUser", props.loginUser);
-      // launchd runs an agent as its user: a sudoers rule lets that user run exactly this start
-      // command as root, and the agent runs it through `sudo -n` (sudo passes SIGTERM on at logout).
+      // launchd runs an agent as its user: a sudoers rule lets that user run exactly the check and
+      // master as root, and the agent runs them through `sudo -n` (sudo passes SIGTERM on at logout).
       const asRoot = user === "root" ? [] : [paths.sudo, "-n"];
       if (user !== "root") {
         // The drop-in is named after the instance and its rule names the config directory.
@@ -199,10 +209,10 @@ export class PostfixInputInstance extends Construct {
         if (!SUDOERS_WORD.test(this.configDirectory)) {
           throw new ValidationError(where, "configDirectory", `must match ${SUDOERS_WORD} when lifecycle is "login", so the sudoers rule that starts master reads it literally`, this.configDirectory);
         }
-        this.sudoRule = new SudoRule(this, "Sudo", { host, name: `cdktf-mac-postfix-${this.instance.name}`, user, command: start, dependsOn: [this.instance.configResource], addressPrefix });
+        this.sudoRule = new SudoRule(this, "Sudo", { host, name: `cdktf-mac-postfix-${this.instance.name}`, user, commands: [check, foreground], dependsOn: [this.instance.configResource], addressPrefix });
         jobDefaults.dependsOn.push(this.sudoRule.resource);
       }
-      this.daemon = new LaunchAgent(this, "Agent", { ...jobDefaults, user, programArguments: [...asRoot, ...start] });
+      this.daemon = new LaunchAgent(this, "Agent", { ...jobDefaults, user, programArguments: supervisedStart(asRoot) });
       Annotations.of(this).addInfo(
         `lifecycle "login": the instance serves only while ${user} is logged in; use lifecycle "boot" for a mail server shared by all accounts.`,
       );

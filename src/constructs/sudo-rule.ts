@@ -14,13 +14,13 @@ export interface SudoRuleProps {
   readonly host: MacHost;
   /** File name of the drop-in in the sudoers folder (letters, digits, `_` and `-`). */
   readonly name: string;
-  /** The user who may run the command as root without a password. */
+  /** The user who may run the commands as root without a password. */
   readonly user: string;
   /**
-   * The exact command: an absolute program and its arguments. sudo allows it with exactly these
-   * arguments and no others. Each word must match SUDOERS_WORD.
+   * The exact commands, each an absolute program and its arguments. sudo allows each with exactly
+   * these arguments and no others. Each word must match SUDOERS_WORD.
    */
-  readonly command: readonly string[];
+  readonly commands: readonly (readonly string[])[];
   /** Resources to create before the rule (and destroy after it). */
   readonly dependsOn?: ITerraformDependable[];
   /** Deterministic Terraform address: `<addressPrefix>_sudo_rule`. */
@@ -28,7 +28,7 @@ export interface SudoRuleProps {
 }
 
 /**
- * Lets one user run one exact command as root without a password: a drop-in in the Mac's sudoers
+ * Lets one user run exact commands as root without a password: a drop-in in the Mac's sudoers
  * folder, checked with `visudo -c` before it is installed (root:wheel 0440). Destroy removes it.
  */
 export class SudoRule extends Construct {
@@ -43,14 +43,18 @@ export class SudoRule extends Construct {
     super(scope, id);
     const where = this.node.path;
     const name = validatePattern(where, "name", props.name, RULE_NAME, `must match ${RULE_NAME} (sudo skips drop-ins with a dot in their name)`);
-    const command = validateArray(where, "command", props.command, (w, f, v) => validatePattern(w, f, v, SUDOERS_WORD, `must match ${SUDOERS_WORD}, so sudoers reads it literally`));
-    if (command.length === 0 || !command[0]!.startsWith("/")) throw new ValidationError(where, "command", "must start with an absolute program path", props.command);
+    const commands = validateArray(where, "commands", props.commands, (w, f, command) => {
+      const words = validateArray(w, f, command, (w2, f2, v) => validatePattern(w2, f2, v, SUDOERS_WORD, `must match ${SUDOERS_WORD}, so sudoers reads it literally`));
+      if (words.length === 0 || !words[0]!.startsWith("/")) throw new ValidationError(w, f, "must start with an absolute program path", command);
+      return words;
+    });
+    if (commands.length === 0) throw new ValidationError(where, "commands", "must name at least one command", props.commands);
     this.path = posix.join(props.host.spec.paths.sudoersDirectory, name);
-    this.step = { kind: "sudo-rule", construct: where, host: props.host.spec, path: this.path, user: validateUser(where, "user", props.user), command };
+    this.step = { kind: "sudo-rule", construct: where, host: props.host.spec, path: this.path, user: validateUser(where, "user", props.user), commands };
     this.resource = macStep(this, "Rule", {
       host: props.host,
       spec: this.step,
-      replaceOn: { host: props.host.address, path: this.path, user: this.step.user, command },
+      replaceOn: { host: props.host.address, path: this.path, user: this.step.user, commands },
       actions: ["apply", "destroy"],
       dependsOn: props.dependsOn,
       addressPrefix: validateAddressPrefix(where, props.addressPrefix),

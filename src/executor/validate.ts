@@ -128,10 +128,13 @@ export function parseStepSpec(text: string | undefined): StepSpec {
     case "sudo-rule": {
       field(spec, "spec", "path", isAbsolute, "an absolute path");
       field(spec, "spec", "user", notOption, "a user name");
-      const command = field(spec, "spec", "command", (v): v is unknown[] => Array.isArray(v) && v.length > 0, "a non-empty argv")!;
-      if (!isAbsolute(command[0])) throw new SpecError("spec.command[0] must be an absolute path");
-      command.forEach((word, i) => {
-        if (!isSudoersWord(word)) throw new SpecError(`spec.command[${i}] must match ${SUDOERS_WORD}, got ${JSON.stringify(word)}`);
+      const commands = field(spec, "spec", "commands", (v): v is unknown[] => Array.isArray(v) && v.length > 0, "a non-empty list of argvs")!;
+      commands.forEach((command, c) => {
+        if (!Array.isArray(command) || command.length === 0) throw new SpecError(`spec.commands[${c}] must be a non-empty argv`);
+        if (!isAbsolute(command[0])) throw new SpecError(`spec.commands[${c}][0] must be an absolute path`);
+        command.forEach((word: unknown, i) => {
+          if (!isSudoersWord(word)) throw new SpecError(`spec.commands[${c}][${i}] must match ${SUDOERS_WORD}, got ${JSON.stringify(word)}`);
+        });
       });
       break;
     }

@@ -123,11 +123,13 @@ test("cdktf deploy run on the Mac itself sets up postfix-in and its LaunchDaemon
   assert.equal((await onMac(lab, MAC, ["stat", "-c", "%U:%G", PLIST])).trim(), "root:wheel");
   const daemon = await readPlist(lab, MAC, PLIST);
   assert.equal(daemon.Label, LABEL);
-  assert.deepEqual(daemon.ProgramArguments, ["master", "-c", CONFIG]);
+  assert.deepEqual((daemon.ProgramArguments as string[]).slice(3), ["mac-postfix-start", CONFIG, "/usr/sbin/postfix", "/usr/libexec/postfix/master"]);
 
   const running = await job(lab, MAC, LABEL);
   assert.equal(running.exitCode, 0);
   assert.equal(running.state, "running");
+  // The start script checked, then became master: launchd's process is master itself.
+  assert.equal(await onMac(lab, MAC, ["cat", `/proc/${running.pid}/cmdline`]), `/usr/libexec/postfix/master\0-c\0${CONFIG}\0`);
   assert.ok(running.pid && running.pid > 1);
 
   const greeting = await smtpGreeting(address, 25);

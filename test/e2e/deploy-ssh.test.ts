@@ -72,8 +72,8 @@ test("cdktf deploy creates the instance, its LaunchDaemon, and it answers SMTP",
   assert.equal(await ownerAndMode(lab, MAC, PLIST), "0 0 644");
   const daemon = await readPlist(lab, MAC, PLIST);
   assert.equal(daemon.Label, LABEL);
-  assert.equal(daemon.Program, "/usr/libexec/postfix/master");
-  assert.deepEqual(daemon.ProgramArguments, ["master", "-c", CONFIG]);
+  assert.equal(daemon.Program, undefined);
+  assert.deepEqual((daemon.ProgramArguments as string[]).slice(3), ["mac-postfix-start", CONFIG, "/usr/sbin/postfix", "/usr/libexec/postfix/master"]);
   assert.equal(daemon.RunAtLoad, true);
   assert.equal(daemon.KeepAlive, true);
 

@@ -143,12 +143,12 @@ describe("the recipe's alternates and CDK Terrain on a simulated Mac", { timeout
       input: { instanceName: s.name, label: s.label, lifecycle: "login", loginUser: ADMIN.name, settings: { inet_interfaces: s.address }, smtpAddress: s.address },
     });
     await deploy(p);
-    // The agent runs as admin; sudo lets admin start exactly this master as root, through the drop-in.
+    // The agent runs as admin; sudo lets admin run exactly this check and this master as root, through the drop-in.
     const rule = `/etc/sudoers.d/cdktf-mac-postfix-${s.name}`;
     assert.equal(String((await lab.exec(mac.name, ["stat", "-c", "%U:%G %a", rule])).stdout), "root:wheel 440");
     const allowed = String((await lab.exec(mac.name, ["sudo", "-l", "-U", ADMIN.name])).stdout);
-    assert.match(allowed, new RegExp(`\\(root\\) NOPASSWD: /usr/libexec/postfix/master -c /etc/${s.name}$`, "m"));
-    assert.match(String((await launchctlPrint(`${GUI}/${s.label}`)).stdout), /program = \/usr\/bin\/sudo/);
+    assert.match(allowed, new RegExp(`\\(root\\) NOPASSWD: /usr/sbin/postfix -c /etc/${s.name} check,\\s+/usr/libexec/postfix/master -c /etc/${s.name}$`, "m"));
+    assert.match(String((await launchctlPrint(`${GUI}/${s.label}`)).stdout), /program = \/bin\/sh/);
     await loginLogoutCycle(p, s);
     assert.equal((await lab.exec(mac.name, ["test", "-e", rule])).exitCode, 1, `${rule} is left after destroy`);
   });

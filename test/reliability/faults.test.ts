@@ -231,6 +231,18 @@ describe("faults", { concurrency: false, timeout: 900_000 }, () => {
     await serves(mac1, "v3-after-kill", 60_000);
   });
 
+  test("a reboot after the queue lost a folder: the job's postfix check makes it again before master starts", async () => {
+    const mac1 = macs[0]!;
+    const queue = (await onMac(lab, mac1.name, ["/usr/sbin/postconf", "-c", CONFIG, "-h", "queue_directory"])).trim();
+    const owner = async () => (await onMac(lab, mac1.name, ["stat", "-c", "%U %a", `${queue}/private`])).trim();
+    const wantedOwner = await owner();
+    // Without the folder of master's private sockets, a master started directly exits at once.
+    await onMac(lab, mac1.name, ["rm", "-rf", `${queue}/private`]);
+    await lab.reboot(mac1.name);
+    await serves(mac1, "v3-after-kill", 60_000);
+    assert.equal(await owner(), wantedOwner);
+  });
+
   test("master killed with SIGKILL in supervised mode is restarted by launchd", async () => {
     const mac3 = macs[2]!;
     const pid = await masterPid(mac3.name);

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Testing, type TerraformStack } from "cdktf";
+import { execa } from "execa";
 import plist from "plist";
 import {
   CLI_PATH,
@@ -222,16 +225,47 @@ describe("PostfixInputInstance", () => {
     assert.deepEqual(step("config").input.settings, { master_service_disable: "", authorized_submit_users: "root", inet_interfaces: "10.0.0.5", mydestination: "" });
   });
 
-  it("supervised: launchd keeps a foreground master -c <config dir> alive", () => {
+  it("supervised: launchd keeps a foreground master -c <config dir> alive, started after postfix check", () => {
     const { construct } = input();
-    const job = plist.parse(construct.daemon.plist) as Record<string, unknown>;
+    const job = plist.parse(construct.daemon.plist) as { ProgramArguments: string[] };
     assert.deepEqual(job, {
       Label: "org.postfix.in",
-      Program: "/usr/libexec/postfix/master",
-      ProgramArguments: ["master", "-c", "/etc/postfix-in"],
+      ProgramArguments: ["/bin/sh", "-c", job.ProgramArguments[2], "mac-postfix-start", "/etc/postfix-in", "/usr/sbin/postfix", "/usr/libexec/postfix/master"],
       RunAtLoad: true,
       KeepAlive: true,
     });
+  });
+
+  it("supervised: the start script runs the check as root, then execs master in its place, and starts none if the check fails", async () => {
+    // The job's own argv, run here with recording stand-ins for postfix, master and sudo.
+    const dir = mkdtempSync(join(tmpdir(), "start-"));
+    const record = (name: string, exitCode: number) => {
+      writeFileSync(join(dir, name), `#!/bin/sh\necho "${name} $$ $*" >> "${dir}/log"\nexit ${exitCode}\n`, { mode: 0o755 });
+      return join(dir, name);
+    };
+    const jobArgv = (props: Partial<PostfixInputInstanceProps>, checkExit: number) => {
+      const argv = (plist.parse(input(SSH, props).step("job").input.plist) as { ProgramArguments: string[] }).ProgramArguments;
+      // Positional arguments after the script: the config directory, postfix, master, then sudo's words.
+      return [...argv.slice(0, 5), record("postfix", checkExit), record("master", 0), ...argv.slice(7).map((word) => (word === "/usr/bin/sudo" ? record("sudo", 0) : word))];
+    };
+    const run = async (argv: string[]) => {
+      rmSync(join(dir, "log"), { force: true });
+      const child = execa(argv[0]!, argv.slice(1), { reject: false });
+      const { exitCode } = await child;
+      return { exitCode, pid: child.pid, log: existsSync(join(dir, "log")) ? readFileSync(join(dir, "log"), "utf8") : "" };
+    };
+    try {
+      const boot = await run(jobArgv({}, 0));
+      assert.equal(boot.exitCode, 0);
+      assert.equal(boot.log, `postfix ${boot.log.split(" ")[1]} -c /etc/postfix-in check\nmaster ${boot.pid} -c /etc/postfix-in\n`, "master runs as the job's own process");
+      const refused = await run(jobArgv({}, 1));
+      assert.equal(refused.exitCode, 1);
+      assert.doesNotMatch(refused.log, /master/);
+      const agent = await run(jobArgv({ lifecycle: "login", loginUser: "admin" }, 0));
+      assert.equal(agent.log.replace(/ \d+ /g, " "), `sudo -n ${dir}/postfix -c /etc/postfix-in check\nsudo -n ${dir}/master -c /etc/postfix-in\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("postmulti-start: one-shot postmulti start at load, no KeepAlive, process group abandoned", () => {
@@ -253,10 +287,9 @@ describe("PostfixInputInstance", () => {
       const xml = construct.daemon.plist;
       const job = plist.parse(xml) as { Program?: string; ProgramArguments: string[]; RunAtLoad?: boolean; KeepAlive?: boolean; AbandonProcessGroup?: boolean };
 
-      it(`${runMode}: Program and ProgramArguments name the same executable`, () => {
-        const executable = job.Program ?? job.ProgramArguments[0]!;
-        assert.ok(executable.startsWith("/"), executable);
-        assert.equal(executable.split("/").pop(), job.ProgramArguments[0]!.split("/").pop());
+      it(`${runMode}: the program is named once, by an absolute path, as ProgramArguments[0]`, () => {
+        assert.equal(job.Program, undefined);
+        assert.ok(job.ProgramArguments[0]!.startsWith("/"), job.ProgramArguments[0]);
       });
 
       it(`${runMode}: the instance is named postfix-in everywhere, never postfix.in`, () => {
@@ -272,8 +305,9 @@ describe("PostfixInputInstance", () => {
 
       it(`${runMode}: never KeepAlive around a command that backgrounds master`, () => {
         if (job.KeepAlive) {
-          assert.equal(job.Program, "/usr/libexec/postfix/master");
-          assert.deepEqual(job.ProgramArguments.slice(1), ["-c", "/etc/postfix-in"]); // foreground: no -w, no -d
+          // foreground: master's words are its config directory alone (no -w, no -d).
+          assert.match(job.ProgramArguments[2]!, /exec "\$@" "\$master" -c "\$dir"$/);
+          assert.deepEqual(job.ProgramArguments.slice(4), ["/etc/postfix-in", "/usr/sbin/postfix", "/usr/libexec/postfix/master"]);
         } else {
           assert.ok(job.ProgramArguments.includes("start"));
           assert.equal(job.AbandonProcessGroup, true);
@@ -296,18 +330,29 @@ describe("PostfixInputInstance", () => {
     assert.deepEqual(warnings(input().construct), []);
   });
 
-  it("lifecycle login: the agent starts master through sudo -n, allowed by a sudoers rule for exactly that command", () => {
+  it("lifecycle login: the agent runs the check and master through sudo -n, allowed by a sudoers rule for exactly those commands", () => {
     const { construct, step } = input(SSH, { lifecycle: "login", loginUser: "admin" });
-    const job = plist.parse(step("job").input.plist) as Record<string, unknown>;
+    const job = plist.parse(step("job").input.plist) as { Program?: string; ProgramArguments: string[] };
     assert.equal(job.Program, undefined);
-    assert.deepEqual(job.ProgramArguments, ["/usr/bin/sudo", "-n", "/usr/libexec/postfix/master", "-c", "/etc/postfix-in"]);
+    assert.deepEqual(job.ProgramArguments.slice(3), ["mac-postfix-start", "/etc/postfix-in", "/usr/sbin/postfix", "/usr/libexec/postfix/master", "/usr/bin/sudo", "-n"]);
     const rule = step("sudo_rule").input as SudoRuleStep;
     assert.deepEqual(
-      { kind: rule.kind, path: rule.path, user: rule.user, command: rule.command },
-      { kind: "sudo-rule", path: "/etc/sudoers.d/cdktf-mac-postfix-postfix-in", user: "admin", command: ["/usr/libexec/postfix/master", "-c", "/etc/postfix-in"] },
+      { kind: rule.kind, path: rule.path, user: rule.user, commands: rule.commands },
+      {
+        kind: "sudo-rule",
+        path: "/etc/sudoers.d/cdktf-mac-postfix-postfix-in",
+        user: "admin",
+        commands: [
+          ["/usr/sbin/postfix", "-c", "/etc/postfix-in", "check"],
+          ["/usr/libexec/postfix/master", "-c", "/etc/postfix-in"],
+        ],
+      },
     );
     assert.equal(construct.sudoRule?.path, rule.path);
-    assert.equal(sudoersRule(rule), "# Managed by cdktf-mac-postfix; cdktf destroy removes it.\nadmin ALL = (root) NOPASSWD: /usr/libexec/postfix/master -c /etc/postfix-in\n");
+    assert.equal(
+      sudoersRule(rule),
+      "# Managed by cdktf-mac-postfix; cdktf destroy removes it.\nadmin ALL = (root) NOPASSWD: /usr/sbin/postfix -c /etc/postfix-in check, /usr/libexec/postfix/master -c /etc/postfix-in\n",
+    );
     assert.deepEqual(step("job").depends_on, ["terraform_data.mac1_config", "terraform_data.mac1_sudo_rule"]);
     assert.deepEqual(step("sudo_rule").depends_on, ["terraform_data.mac1_config"]);
 
@@ -318,21 +363,22 @@ describe("PostfixInputInstance", () => {
     assert.equal(input(SSH, { lifecycle: "login", loginUser: "root", instanceName: "postfix-in.2" }).step("sudo_rule"), undefined, "root needs no rule, so a dot is fine");
     const asRoot = input(SSH, { lifecycle: "login", loginUser: "root" });
     assert.equal(asRoot.step("sudo_rule"), undefined, "root needs no rule");
-    assert.deepEqual((plist.parse(asRoot.step("job").input.plist) as Record<string, unknown>).ProgramArguments, ["/usr/libexec/postfix/master", "-c", "/etc/postfix-in"]);
+    assert.deepEqual((plist.parse(asRoot.step("job").input.plist) as { ProgramArguments: string[] }).ProgramArguments.slice(4), ["/etc/postfix-in", "/usr/sbin/postfix", "/usr/libexec/postfix/master"]);
   });
 
   it("SudoRule refuses a name sudo would skip and words sudoers would not read literally", () => {
     const rule = (props: Partial<SudoRuleProps>) => () =>
       synth((stack) => {
         const host = new MacHost(stack, "mac1", SSH);
-        new SudoRule(stack, "rule", { host, name: "ok", user: "admin", command: ["/bin/true"], ...props });
+        new SudoRule(stack, "rule", { host, name: "ok", user: "admin", commands: [["/bin/true"]], ...props });
       });
     refuses(rule({ name: "a.b" }), "stack/rule", "name", /dot/);
-    refuses(rule({ command: [] }), "stack/rule", "command", /absolute/);
-    refuses(rule({ command: ["true"] }), "stack/rule", "command", /absolute/);
-    refuses(rule({ command: ["/bin/echo", "a,b"] }), "stack/rule", "command[1]");
-    refuses(rule({ command: ["/bin/echo", "a b"] }), "stack/rule", "command[1]");
-    refuses(rule({ command: ["/bin/echo", "x=1"] }), "stack/rule", "command[1]");
+    refuses(rule({ commands: [] }), "stack/rule", "commands", /at least one/);
+    refuses(rule({ commands: [[]] }), "stack/rule", "commands[0]", /absolute/);
+    refuses(rule({ commands: [["/bin/true"], ["true"]] }), "stack/rule", "commands[1]", /absolute/);
+    refuses(rule({ commands: [["/bin/echo", "a,b"]] }), "stack/rule", "commands[0][1]");
+    refuses(rule({ commands: [["/bin/echo", "a b"]] }), "stack/rule", "commands[0][1]");
+    refuses(rule({ commands: [["/bin/echo", "x=1"]] }), "stack/rule", "commands[0][1]");
     refuses(rule({ user: "-admin" }), "stack/rule", "user");
   });
 
