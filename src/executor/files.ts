@@ -9,10 +9,11 @@ import type { RunResult } from "../transport/index.js";
 import type { StepContext } from "./context.js";
 
 // The temp file's name has a dot: sudo skips such files in sudoers.d while one is being written.
-// Arguments after the fifth are a check command, run on the temp file (its output to stderr)
-// before it replaces the target; the check's failure is the write's exit status.
+// The sixth argument is the content's size in bytes: content that arrives short is never installed.
+// Arguments after it are a check command, run on the temp file (its output to stderr) before it
+// replaces the target; the check's failure is the write's exit status.
 const WRITE_PROGRAM = `use Fcntl qw(O_WRONLY O_CREAT O_EXCL);
-my ($dir, $uid, $gid, $mode, $target, @check) = @ARGV;
+my ($dir, $uid, $gid, $mode, $target, $size, @check) = @ARGV;
 my ($tmp, $fh);
 for my $try (1 .. 100) {
   $tmp = sprintf("%s/.mac-postfix.%06d", $dir, int(rand(1000000)));
@@ -21,7 +22,9 @@ for my $try (1 .. 100) {
 }
 my $fail = sub { my ($status, $message) = @_; unlink $tmp; print STDERR $message if defined $message; exit $status };
 binmode STDIN; binmode $fh;
-{ local $/; my $content = <STDIN>; print {$fh} $content if defined $content }
+my $content = do { local $/; <STDIN> } // "";
+length($content) == $size or $fail->(1, "received " . length($content) . " of $size bytes on stdin\\n");
+print {$fh} $content;
 close($fh) or $fail->(1, "write $tmp: $!\\n");
 chown($uid, $gid, $tmp) or $fail->(1, "chown $tmp: $!\\n");
 chmod(oct($mode), $tmp) or $fail->(1, "chmod $tmp: $!\\n");
@@ -87,7 +90,8 @@ const parentOf = (path: string): string => path.slice(0, path.lastIndexOf("/")) 
  * an argv that must accept the new file (its path is appended) before it replaces the old one.
  */
 export async function writeFileAtomic(ctx: StepContext, path: string, content: string, mode: number, check: readonly string[] = []): Promise<void> {
-  await runFileProgram(ctx, `write ${path}`, WRITE_PROGRAM, [parentOf(path), "0", "0", mode.toString(8), path, ...check], { stdin: content });
+  const size = String(Buffer.byteLength(content, "utf8"));
+  await runFileProgram(ctx, `write ${path}`, WRITE_PROGRAM, [parentOf(path), "0", "0", mode.toString(8), path, size, ...check], { stdin: content });
 }
 
 /** Whether the file lacks this content, owner root:wheel (0:0) or mode: then it must be (re)written. */

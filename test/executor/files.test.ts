@@ -11,7 +11,7 @@ import { ensureFile, readFile, removeFile, statFile, writeFileAtomic } from "../
 import { withMacLock } from "../../src/executor/lock.js";
 import { MAC_DEFAULT_PATHS } from "../../src/spec.js";
 import { LocalTransport } from "../../src/transport/local.js";
-import type { Transport } from "../../src/transport/transport.js";
+import type { RunOptions, Transport } from "../../src/transport/transport.js";
 
 const local = new LocalTransport("auto");
 const host = { name: "here", sudo: "auto" as const, paths: MAC_DEFAULT_PATHS, connection: { transport: "local" as const } };
@@ -64,6 +64,24 @@ describe("file operations on the Mac", () => {
           await assert.rejects(writeFileAtomic(ctx, path, "x", 0o644, ["/nonexistent/check"]), /exited 127[^]*\/nonexistent\/check/);
         });
         assert.equal(readFileSync(path, "utf8"), "new\n");
+        assert.deepEqual(readdirSync(dir).filter((name) => name.startsWith(".mac-postfix.")), []);
+      });
+
+      it("never installs content that arrives short: the old file stays, and the write says how much came", async () => {
+        const path = join(dir, `short ${way}`);
+        writeFileSync(path, "old\n");
+        await using(async (ctx) => {
+          // The same transport, but the content never reaches the program's stdin.
+          const losing: Transport = Object.assign(Object.create(ctx.transport) as Transport, {
+            run: (argv: readonly string[], options: RunOptions = {}) => ctx.transport.run(argv, { ...options, stdin: "" }),
+          });
+          await assert.rejects(writeFileAtomic(context(losing), path, "new ✓\n", 0o644), (error: StepError) => {
+            assert.match(error.headline, /write .*short.*: exited 1$/);
+            assert.equal(error.detail, "received 0 of 8 bytes on stdin");
+            return true;
+          });
+        });
+        assert.equal(readFileSync(path, "utf8"), "old\n");
         assert.deepEqual(readdirSync(dir).filter((name) => name.startsWith(".mac-postfix.")), []);
       });
 
