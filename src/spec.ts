@@ -105,6 +105,14 @@ export interface InstanceIdentity {
   readonly configDirectory: string;
 }
 
+/**
+ * Left in an instance's config directory by a settings change right after its `postfix check`
+ * passed. The next start of a supervised job as root removes it and skips its own check, so a
+ * deploy checks once while a boot or a later restart still checks. Readiness removes a mark no
+ * start used.
+ */
+export const CHECKED_MARK_NAME = ".mac-postfix-checked";
+
 /** What destroying an instance does with queued mail. */
 export type OnDestroy = "refuse-if-queued" | "deport" | "discard-queue";
 

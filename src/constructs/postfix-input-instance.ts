@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import { Annotations, type ITerraformDependable, type TerraformResource } from "cdktf";
 import { Construct } from "constructs";
-import { SUDOERS_WORD, type OnDestroy, type QueueGuardStep, type ReadinessStep } from "../spec.js";
+import { CHECKED_MARK_NAME, SUDOERS_WORD, type OnDestroy, type QueueGuardStep, type ReadinessStep } from "../spec.js";
 import { validateEnum, validateHost, validateKnownKeys, validatePort, validateRecord, validateUser, ValidationError } from "../validation.js";
 import { LaunchAgent } from "./launch-agent.js";
 import { LaunchDaemon } from "./launch-daemon.js";
@@ -35,10 +35,13 @@ export type Lifecycle = "boot" | "login";
  * How a supervised job starts master: `postfix check` first, as `postfix start` does (it creates
  * missing queue folders and repairs misnamed queue files, which a crash or an OS update can leave),
  * then master in the foreground in the shell's place, so launchd's PID is master's. A failed check
- * starts no master. Every value is a positional argument: $1 the config directory, $2 postfix,
- * $3 master, then what runs each as root (`sudo -n` in a user's agent, nothing as root).
+ * starts no master. A start as root that removes the mark a settings change leaves right after its
+ * own check skips the check (CHECKED_MARK_NAME). Every value is a positional argument: $1 the config
+ * directory, $2 postfix, $3 master, $4 the mark, then what runs each as root (`sudo -n` in a
+ * user's agent, which never takes the mark, nothing as root).
  */
-const CHECK_THEN_MASTER = 'dir=$1 postfix=$2 master=$3; shift 3; "$@" "$postfix" -c "$dir" check && exec "$@" "$master" -c "$dir"';
+const CHECK_THEN_MASTER =
+  'dir=$1 postfix=$2 master=$3 mark=$4; shift 4; if [ $# -gt 0 ] || ! rm "$mark" 2>/dev/null; then "$@" "$postfix" -c "$dir" check || exit; fi; exec "$@" "$master" -c "$dir"';
 
 /** The instance name and launchd label a PostfixInputInstance takes when given none. */
 export const INPUT_INSTANCE_DEFAULTS = { instanceName: "postfix-in", label: "org.postfix.in" } as const;
@@ -180,11 +183,10 @@ export class PostfixInputInstance extends Construct {
     // What starts the instance, as root: master and postmulti need it.
     const postfix = posix.join(paths.commandDirectory, "postfix");
     const master = posix.join(paths.daemonDirectory, "master");
-    const check = [postfix, "-c", this.configDirectory, "check"];
-    const foreground = [master, "-c", this.configDirectory];
     const postmultiStart = [posix.join(paths.commandDirectory, "postmulti"), "-i", this.instance.name, "-p", "start"];
     // A foreground master that launchd supervises (`postfix start` would background it), after the check.
-    const supervisedStart = (asRoot: readonly string[]) => ["/bin/sh", "-c", CHECK_THEN_MASTER, "mac-postfix-start", this.configDirectory, postfix, master, ...asRoot];
+    const checkedMark = posix.join(this.configDirectory, CHECKED_MARK_NAME);
+    const supervisedStart = (asRoot: readonly string[]) => ["/bin/sh", "-c", CHECK_THEN_MASTER, "mac-postfix-start", this.configDirectory, postfix, master, checkedMark, ...asRoot];
     const runModeJob = {
       supervised: { runAtLoad: true, keepAlive: true },
       // One-shot start: postmulti backgrounds master and exits, so no KeepAlive, and the process
@@ -209,7 +211,8 @@ export class PostfixInputInstance extends Construct {
         if (!SUDOERS_WORD.test(this.configDirectory)) {
           throw new ValidationError(where, "configDirectory", `must match ${SUDOERS_WORD} when lifecycle is "login", so the sudoers rule that starts master reads it literally`, this.configDirectory);
         }
-        this.sudoRule = new SudoRule(this, "Sudo", { host, name: `cdktf-mac-postfix-${this.instance.name}`, user, commands: [check, foreground], dependsOn: [this.instance.configResource], addressPrefix });
+        const commands = [[postfix, "-c", this.configDirectory, "check"], [master, "-c", this.configDirectory]];
+        this.sudoRule = new SudoRule(this, "Sudo", { host, name: `cdktf-mac-postfix-${this.instance.name}`, user, commands, dependsOn: [this.instance.configResource], addressPrefix });
         jobDefaults.dependsOn.push(this.sudoRule.resource);
       }
       this.daemon = new LaunchAgent(this, "Agent", { ...jobDefaults, user, programArguments: supervisedStart(asRoot) });

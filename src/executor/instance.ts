@@ -2,7 +2,7 @@
  * The postmulti instance itself. apply: multi-instance support initialised, instance created.
  * destroy: by onDestroy, with the queue counted before anything changes.
  */
-import type { InstanceStep, QueueGuardStep } from "../spec.js";
+import { CHECKED_MARK_NAME, type InstanceStep, type QueueGuardStep } from "../spec.js";
 import type { StepContext } from "./context.js";
 import { removeFile } from "./files.js";
 import { LEDGER_NAME, PENDING_NAME } from "./instance-config.js";
@@ -82,8 +82,9 @@ export async function destroyInstance(ctx: StepContext, spec: InstanceStep): Pro
 
   const finish = spec.onDestroy === "deport" ? "deport" : "destroy";
   // postmulti removes the config dir only when empty: our ledger (and a pending mark an interrupted
-  // settings change left) must go first (deport keeps them).
-  if (finish === "destroy") for (const name of [LEDGER_NAME, PENDING_NAME]) await removeFile(ctx, `${dir}/${name}`);
+  // settings change left) must go first (deport keeps them). A check mark is only for a start of this instance.
+  const ours = finish === "destroy" ? [LEDGER_NAME, PENDING_NAME, CHECKED_MARK_NAME] : [CHECKED_MARK_NAME];
+  for (const name of ours) await removeFile(ctx, `${dir}/${name}`);
   await ctx.must(finish, [postmulti, "-i", spec.instance.name, "-e", finish], { pty: true });
   ctx.log(finish, true);
 

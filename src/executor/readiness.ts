@@ -3,8 +3,9 @@
  * succeeds, and it answers SMTP with 220 from the deploying machine. Retries for a bounded time
  * while master starts.
  */
-import type { ReadinessStep } from "../spec.js";
+import { CHECKED_MARK_NAME, type ReadinessStep } from "../spec.js";
 import type { StepContext } from "./context.js";
+import { removeFile } from "./files.js";
 import { domainExists, domainTarget, jobState, sleep } from "./launchctl.js";
 import { masterPid, masterPidFile, masterRunning, stopMaster } from "./postfix.js";
 import { smtpGreeting } from "./smtp.js";
@@ -26,6 +27,7 @@ export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Pro
   if (!(await domainExists(ctx, domain))) {
     // A login-bound agent serves only while its user is logged in: nothing to confirm until then.
     ctx.log(`confirm (${domain} absent: the user is not logged in; the job starts at login)`, false);
+    await removeCheckedMark(ctx, spec);
     return;
   }
   const service = `${domain}/${spec.label}`;
@@ -105,6 +107,15 @@ export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Pro
     );
     ctx.log(`confirm SMTP ${address}:${port} "${greeting.banner}"`, false);
   }
+  await removeCheckedMark(ctx, spec);
+}
+
+/**
+ * A check mark no start took (a reload, a login agent, a one-shot job) is removed, so that a later
+ * boot checks: the mark stands for the check a settings change ran moments ago.
+ */
+async function removeCheckedMark(ctx: StepContext, spec: ReadinessStep): Promise<void> {
+  if (await removeFile(ctx, `${spec.instance.configDirectory}/${CHECKED_MARK_NAME}`)) ctx.log("remove the check mark no start took", true);
 }
 
 /** Whether master is the job's own process, or its child: a login-bound agent starts master through `sudo -n`. */

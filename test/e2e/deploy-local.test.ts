@@ -123,12 +123,15 @@ test("cdktf deploy run on the Mac itself sets up postfix-in and its LaunchDaemon
   assert.equal((await onMac(lab, MAC, ["stat", "-c", "%U:%G", PLIST])).trim(), "root:wheel");
   const daemon = await readPlist(lab, MAC, PLIST);
   assert.equal(daemon.Label, LABEL);
-  assert.deepEqual((daemon.ProgramArguments as string[]).slice(3), ["mac-postfix-start", CONFIG, "/usr/sbin/postfix", "/usr/libexec/postfix/master"]);
+  assert.deepEqual((daemon.ProgramArguments as string[]).slice(3), ["mac-postfix-start", CONFIG, "/usr/sbin/postfix", "/usr/libexec/postfix/master", `${CONFIG}/.mac-postfix-checked`]);
 
   const running = await job(lab, MAC, LABEL);
   assert.equal(running.exitCode, 0);
   assert.equal(running.state, "running");
-  // The start script checked, then became master: launchd's process is master itself.
+  // The job's first start took the mark of the check the settings step had just run (readiness
+  // found none to remove), then became master: launchd's process is master itself.
+  assert.doesNotMatch(result.output, /remove the check mark/);
+  assert.equal(await exists(lab, MAC, `${CONFIG}/.mac-postfix-checked`), false);
   assert.equal(await onMac(lab, MAC, ["cat", `/proc/${running.pid}/cmdline`]), `/usr/libexec/postfix/master\0-c\0${CONFIG}\0`);
   assert.ok(running.pid && running.pid > 1);
 

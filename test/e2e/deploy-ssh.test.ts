@@ -73,7 +73,7 @@ test("cdktf deploy creates the instance, its LaunchDaemon, and it answers SMTP",
   const daemon = await readPlist(lab, MAC, PLIST);
   assert.equal(daemon.Label, LABEL);
   assert.equal(daemon.Program, undefined);
-  assert.deepEqual((daemon.ProgramArguments as string[]).slice(3), ["mac-postfix-start", CONFIG, "/usr/sbin/postfix", "/usr/libexec/postfix/master"]);
+  assert.deepEqual((daemon.ProgramArguments as string[]).slice(3), ["mac-postfix-start", CONFIG, "/usr/sbin/postfix", "/usr/libexec/postfix/master", `${CONFIG}/.mac-postfix-checked`]);
   assert.equal(daemon.RunAtLoad, true);
   assert.equal(daemon.KeepAlive, true);
 

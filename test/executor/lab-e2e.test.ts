@@ -13,7 +13,7 @@ import { LockAgents, withMacLock } from "../../src/executor/lock.js";
 import type { HostSpec, StepAction, StepSpec } from "../../src/spec.js";
 import { Lab, type InventoryHost } from "../lab/lab.js";
 import { holdMacLock } from "../support/lock.js";
-import { eventually, job, onMac, setting } from "../support/mac.js";
+import { eventually, exists, job, onMac, setting } from "../support/mac.js";
 import * as s from "./lab-specs.js";
 
 /** A private lab instance ("e"): nobody else's instances compete for these Macs' port 25. */
@@ -164,6 +164,9 @@ describe("executor on simulated Macs over SSH", { timeout: 600_000 }, () => {
         const lines = await deploy(steps);
         assert.ok(lines.includes(`[${mac.name}] instance-config ${name}: set smtpd_banner: changed`), lines.join("\n"));
         assert.ok(lines.includes(`[${mac.name}] instance-config ${name}: reload: changed`));
+        // A reload starts nothing: the mark of the settings step's check is removed, so the next boot checks.
+        assert.ok(lines.some((l) => /^\S+ readiness .*: remove the check mark no start took: changed$/.test(l)), lines.join("\n"));
+        assert.equal(await exists(lab, mac.name, `/etc/${name}/.mac-postfix-checked`), false);
         assert.equal(await postconfH(mac, `/etc/${name}`, "message_size_limit"), "2048000");
         assert.equal((await jobState(ctx, `system/${label}`))?.pid, before.pid);
           assert.match((await smtpGreeting(testAddress(mac), 25)).banner, /test-banner/);

@@ -10,7 +10,7 @@ import { existsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import type { InventoryHost } from "../lab/lab.js";
-import { eventually, instances, job, onMac, ownerAndMode } from "../support/mac.js";
+import { eventually, exists, instances, job, onMac, ownerAndMode } from "../support/mac.js";
 import { join } from "node:path";
 import { execa } from "execa";
 import { assertDeployed, banner, freshLab, killTree, lab, labConnection, macSshEnv, Project, ROOT, stateResources, stateServer, stepLines, touchedAddresses } from "./support.js";
@@ -234,13 +234,13 @@ describe("faults", { concurrency: false, timeout: 900_000 }, () => {
   test("a reboot after the queue lost a folder: the job's postfix check makes it again before master starts", async () => {
     const mac1 = macs[0]!;
     const queue = (await onMac(lab, mac1.name, ["/usr/sbin/postconf", "-c", CONFIG, "-h", "queue_directory"])).trim();
-    const owner = async () => (await onMac(lab, mac1.name, ["stat", "-c", "%U %a", `${queue}/private`])).trim();
-    const wantedOwner = await owner();
+    const wantedOwner = await ownerAndMode(lab, mac1.name, `${queue}/private`);
+    assert.equal(await exists(lab, mac1.name, `${CONFIG}/.mac-postfix-checked`), false, "no mark of a deploy's check lets the boot skip its own");
     // Without the folder of master's private sockets, a master started directly exits at once.
     await onMac(lab, mac1.name, ["rm", "-rf", `${queue}/private`]);
     await lab.reboot(mac1.name);
     await serves(mac1, "v3-after-kill", 60_000);
-    assert.equal(await owner(), wantedOwner);
+    assert.equal(await ownerAndMode(lab, mac1.name, `${queue}/private`), wantedOwner);
   });
 
   test("master killed with SIGKILL in supervised mode is restarted by launchd", async () => {

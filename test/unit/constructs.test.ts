@@ -230,23 +230,25 @@ describe("PostfixInputInstance", () => {
     const job = plist.parse(construct.daemon.plist) as { ProgramArguments: string[] };
     assert.deepEqual(job, {
       Label: "org.postfix.in",
-      ProgramArguments: ["/bin/sh", "-c", job.ProgramArguments[2], "mac-postfix-start", "/etc/postfix-in", "/usr/sbin/postfix", "/usr/libexec/postfix/master"],
+      ProgramArguments: ["/bin/sh", "-c", job.ProgramArguments[2], "mac-postfix-start", "/etc/postfix-in", "/usr/sbin/postfix", "/usr/libexec/postfix/master", "/etc/postfix-in/.mac-postfix-checked"],
       RunAtLoad: true,
       KeepAlive: true,
     });
   });
 
-  it("supervised: the start script runs the check as root, then execs master in its place, and starts none if the check fails", async () => {
-    // The job's own argv, run here with recording stand-ins for postfix, master and sudo.
+  it("supervised: the start script runs the check as root, then execs master in its place, starts none if the check fails, and skips the check once for a fresh mark", async () => {
+    // The job's own argv, run here with recording stand-ins for postfix, master and sudo, and a mark of our own.
     const dir = mkdtempSync(join(tmpdir(), "start-"));
+    const mark = join(dir, "checked");
     const record = (name: string, exitCode: number) => {
       writeFileSync(join(dir, name), `#!/bin/sh\necho "${name} $$ $*" >> "${dir}/log"\nexit ${exitCode}\n`, { mode: 0o755 });
       return join(dir, name);
     };
     const jobArgv = (props: Partial<PostfixInputInstanceProps>, checkExit: number) => {
       const argv = (plist.parse(input(SSH, props).step("job").input.plist) as { ProgramArguments: string[] }).ProgramArguments;
-      // Positional arguments after the script: the config directory, postfix, master, then sudo's words.
-      return [...argv.slice(0, 5), record("postfix", checkExit), record("master", 0), ...argv.slice(7).map((word) => (word === "/usr/bin/sudo" ? record("sudo", 0) : word))];
+      assert.equal(argv[7], "/etc/postfix-in/.mac-postfix-checked");
+      // Positional arguments after the script: the config directory, postfix, master, the mark, then sudo's words.
+      return [...argv.slice(0, 5), record("postfix", checkExit), record("master", 0), mark, ...argv.slice(8).map((word) => (word === "/usr/bin/sudo" ? record("sudo", 0) : word))];
     };
     const run = async (argv: string[]) => {
       rmSync(join(dir, "log"), { force: true });
@@ -261,8 +263,18 @@ describe("PostfixInputInstance", () => {
       const refused = await run(jobArgv({}, 1));
       assert.equal(refused.exitCode, 1);
       assert.doesNotMatch(refused.log, /master/);
+
+      writeFileSync(mark, "");
+      const marked = await run(jobArgv({}, 1));
+      assert.equal(marked.log, `master ${marked.pid} -c /etc/postfix-in\n`, "the mark stands for the check");
+      assert.equal(existsSync(mark), false, "a mark is taken once");
+      const next = await run(jobArgv({}, 1));
+      assert.doesNotMatch(next.log, /master/, "the start after it checks again");
+
+      writeFileSync(mark, "");
       const agent = await run(jobArgv({ lifecycle: "login", loginUser: "admin" }, 0));
       assert.equal(agent.log.replace(/ \d+ /g, " "), `sudo -n ${dir}/postfix -c /etc/postfix-in check\nsudo -n ${dir}/master -c /etc/postfix-in\n`);
+      assert.equal(existsSync(mark), true, "an agent that runs as its user leaves the mark");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -307,7 +319,7 @@ describe("PostfixInputInstance", () => {
         if (job.KeepAlive) {
           // foreground: master's words are its config directory alone (no -w, no -d).
           assert.match(job.ProgramArguments[2]!, /exec "\$@" "\$master" -c "\$dir"$/);
-          assert.deepEqual(job.ProgramArguments.slice(4), ["/etc/postfix-in", "/usr/sbin/postfix", "/usr/libexec/postfix/master"]);
+          assert.deepEqual(job.ProgramArguments.slice(4), ["/etc/postfix-in", "/usr/sbin/postfix", "/usr/libexec/postfix/master", "/etc/postfix-in/.mac-postfix-checked"]);
         } else {
           assert.ok(job.ProgramArguments.includes("start"));
           assert.equal(job.AbandonProcessGroup, true);
@@ -334,7 +346,7 @@ describe("PostfixInputInstance", () => {
     const { construct, step } = input(SSH, { lifecycle: "login", loginUser: "admin" });
     const job = plist.parse(step("job").input.plist) as { Program?: string; ProgramArguments: string[] };
     assert.equal(job.Program, undefined);
-    assert.deepEqual(job.ProgramArguments.slice(3), ["mac-postfix-start", "/etc/postfix-in", "/usr/sbin/postfix", "/usr/libexec/postfix/master", "/usr/bin/sudo", "-n"]);
+    assert.deepEqual(job.ProgramArguments.slice(3), ["mac-postfix-start", "/etc/postfix-in", "/usr/sbin/postfix", "/usr/libexec/postfix/master", "/etc/postfix-in/.mac-postfix-checked", "/usr/bin/sudo", "-n"]);
     const rule = step("sudo_rule").input as SudoRuleStep;
     assert.deepEqual(
       { kind: rule.kind, path: rule.path, user: rule.user, commands: rule.commands },
@@ -363,7 +375,7 @@ describe("PostfixInputInstance", () => {
     assert.equal(input(SSH, { lifecycle: "login", loginUser: "root", instanceName: "postfix-in.2" }).step("sudo_rule"), undefined, "root needs no rule, so a dot is fine");
     const asRoot = input(SSH, { lifecycle: "login", loginUser: "root" });
     assert.equal(asRoot.step("sudo_rule"), undefined, "root needs no rule");
-    assert.deepEqual((plist.parse(asRoot.step("job").input.plist) as { ProgramArguments: string[] }).ProgramArguments.slice(4), ["/etc/postfix-in", "/usr/sbin/postfix", "/usr/libexec/postfix/master"]);
+    assert.deepEqual((plist.parse(asRoot.step("job").input.plist) as { ProgramArguments: string[] }).ProgramArguments.slice(4), ["/etc/postfix-in", "/usr/sbin/postfix", "/usr/libexec/postfix/master", "/etc/postfix-in/.mac-postfix-checked"]);
   });
 
   it("SudoRule refuses a name sudo would skip and words sudoers would not read literally", () => {
