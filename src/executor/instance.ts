@@ -82,7 +82,8 @@ export async function destroyInstance(ctx: StepContext, spec: InstanceStep): Pro
 
   const finish = spec.onDestroy === "deport" ? "deport" : "destroy";
   // postmulti removes the config dir only when empty: our ledger (and a pending mark an interrupted
-  // settings change left) must go first (deport keeps them). A check mark is only for a start of this instance.
+  // settings change left) must go first (deport keeps them). A check mark goes either way: it was for
+  // a start of this instance, and a start after a re-import must check.
   const ours = finish === "destroy" ? [LEDGER_NAME, PENDING_NAME, CHECKED_MARK_NAME] : [CHECKED_MARK_NAME];
   for (const name of ours) await removeFile(ctx, `${dir}/${name}`);
   await ctx.must(finish, [postmulti, "-i", spec.instance.name, "-e", finish], { pty: true });
