@@ -4,10 +4,10 @@
  * the constructs MacFleet builds from that inventory, so both tools write identical content.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
-import { join, posix } from "node:path";
+import { join } from "node:path";
 import { App, TerraformResource, TerraformStack } from "cdktf";
 import { MacFleet } from "../lib/fleet/mac-fleet.js";
-import { CHECKED_MARK_NAME } from "../lib/spec.js";
+import { checkedMarkPath } from "../lib/spec.js";
 import type { InventoryHost } from "../test/lab/lab.js";
 
 /** The settings change every Mac gets in the "change" phase. */
@@ -60,7 +60,7 @@ export function writeAnsibleInventory(dir: string, inventoryFile: string, hosts:
           instance_name: input.instance.name,
           instance_group: input.instance.instanceStep.group,
           config_directory: input.configDirectory,
-          checked_mark: posix.join(input.configDirectory, CHECKED_MARK_NAME),
+          checked_mark: checkedMarkPath(input.configDirectory),
           settings: input.instance.settings,
           label: input.label,
           plist_path: input.plistPath,

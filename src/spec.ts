@@ -11,6 +11,7 @@
  * Nothing in a spec is ever spliced into a shell command line: the executor passes each value
  * to the Mac as one argv element, as stdin, or as file content.
  */
+import { posix } from "node:path";
 
 /** Environment variable that carries the JSON-encoded StepSpec to the CLI. */
 export const STEP_ENV = "MAC_POSTFIX_STEP";
@@ -112,6 +113,11 @@ export interface InstanceIdentity {
  * start used.
  */
 export const CHECKED_MARK_NAME = ".mac-postfix-checked";
+
+/** Where the check mark of the instance in `configDirectory` lives: the job's start script and the steps agree on it. */
+export function checkedMarkPath(configDirectory: string): string {
+  return posix.join(configDirectory, CHECKED_MARK_NAME);
+}
 
 /** What destroying an instance does with queued mail. */
 export type OnDestroy = "refuse-if-queued" | "deport" | "discard-queue";

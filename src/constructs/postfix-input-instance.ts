@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import { Annotations, type ITerraformDependable, type TerraformResource } from "cdktf";
 import { Construct } from "constructs";
-import { CHECKED_MARK_NAME, SUDOERS_WORD, type OnDestroy, type QueueGuardStep, type ReadinessStep } from "../spec.js";
+import { checkedMarkPath, SUDOERS_WORD, type OnDestroy, type QueueGuardStep, type ReadinessStep } from "../spec.js";
 import { validateEnum, validateHost, validateKnownKeys, validatePort, validateRecord, validateUser, ValidationError } from "../validation.js";
 import { LaunchAgent } from "./launch-agent.js";
 import { LaunchDaemon } from "./launch-daemon.js";
@@ -185,7 +185,7 @@ export class PostfixInputInstance extends Construct {
     const master = posix.join(paths.daemonDirectory, "master");
     const postmultiStart = [posix.join(paths.commandDirectory, "postmulti"), "-i", this.instance.name, "-p", "start"];
     // A foreground master that launchd supervises (`postfix start` would background it), after the check.
-    const checkedMark = posix.join(this.configDirectory, CHECKED_MARK_NAME);
+    const checkedMark = checkedMarkPath(this.configDirectory);
     const supervisedStart = (asRoot: readonly string[]) => ["/bin/sh", "-c", CHECK_THEN_MASTER, "mac-postfix-start", this.configDirectory, postfix, master, checkedMark, ...asRoot];
     const runModeJob = {
       supervised: { runAtLoad: true, keepAlive: true },

@@ -3,7 +3,7 @@
  * and a reload (master keeps its PID), or a stop and start for the parameters master reads only at
  * start; a change Postfix rejects puts the previous main.cf back.
  */
-import { CHECKED_MARK_NAME, type InstanceConfigStep } from "../spec.js";
+import { checkedMarkPath, type InstanceConfigStep } from "../spec.js";
 import type { StepContext } from "./context.js";
 import { readFile, removeFile, writeFileAtomic } from "./files.js";
 import { sleep } from "./launchctl.js";
@@ -94,7 +94,7 @@ async function applySettings(ctx: StepContext, dir: string, settings: Readonly<R
   await coolDown(ctx, dir);
   const check = await ctx.run([ctx.postfixCommand("postfix"), "-c", dir, "check"], { root: true, pty: true });
   if (check.exitCode !== 0) await restore(`\`postfix -c ${dir} check\` rejected the settings`, check.stdout + check.stderr);
-  await writeFileAtomic(ctx, `${dir}/${CHECKED_MARK_NAME}`, "", 0o600);
+  await writeFileAtomic(ctx, checkedMarkPath(dir), "", 0o600);
   for (const [name] of toSet) ctx.log(`set ${name}`, true);
   for (const name of toRevert) ctx.log(`revert ${name}`, true);
 

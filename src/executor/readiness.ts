@@ -3,7 +3,7 @@
  * succeeds, and it answers SMTP with 220 from the deploying machine. Retries for a bounded time
  * while master starts.
  */
-import { CHECKED_MARK_NAME, type ReadinessStep } from "../spec.js";
+import { checkedMarkPath, type ReadinessStep } from "../spec.js";
 import type { StepContext } from "./context.js";
 import { removeFile } from "./files.js";
 import { domainExists, domainTarget, jobState, sleep } from "./launchctl.js";
@@ -115,7 +115,7 @@ export async function applyReadiness(ctx: StepContext, spec: ReadinessStep): Pro
  * boot checks: the mark stands for the check a settings change ran moments ago.
  */
 async function removeCheckedMark(ctx: StepContext, spec: ReadinessStep): Promise<void> {
-  if (await removeFile(ctx, `${spec.instance.configDirectory}/${CHECKED_MARK_NAME}`)) ctx.log("remove the check mark no start took", true);
+  if (await removeFile(ctx, checkedMarkPath(spec.instance.configDirectory))) ctx.log("remove the check mark no start took", true);
 }
 
 /** Whether master is the job's own process, or its child: a login-bound agent starts master through `sudo -n`. */
